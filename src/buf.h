@@ -1,0 +1,34 @@
+/*
+ * buf: a growable byte buffer, always NUL-terminated, used to build replies.
+ *
+ * Allocation failure is treated as fatal (the process logs and aborts):
+ * every buffer is bounded by a configured request or value limit, so running
+ * out of memory here is an operational failure, not something input causes.
+ */
+#ifndef KV_BUF_H
+#define KV_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char	*data;	/* NULL until the first append; then NUL-terminated */
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	buf_init(struct buf *);
+void	buf_free(struct buf *);	/* accepts a zeroed or freed buffer */
+void	buf_reset(struct buf *);	/* len = 0, keeps the allocation */
+void	buf_add(struct buf *, const void *, size_t);
+void	buf_adds(struct buf *, const char *);
+void	buf_addc(struct buf *, char);
+void	buf_addf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Like malloc/calloc/strndup but abort with a log line on failure. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xmemdup(const void *, size_t);	/* adds a trailing NUL */
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * log: the one logging path. Lines go to stderr as "LEVEL: message", ready
+ * for journald or a terminal; lines below the configured level are dropped.
+ */
+#ifndef KV_LOG_H
+#define KV_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void	log_set_level(enum log_level);
+int	log_parse_level(const char *, enum log_level *);	/* 0 ok, -1 unknown */
+void	log_msg(enum log_level, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/* Logs "fatal: ..." and exits 1. Only before the accept loop starts. */
+void	fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

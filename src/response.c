@@ -1,0 +1,102 @@
+/*
+ * response: struct resp and the single mapping from errors to HTTP.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "response.h"
+#include "store.h"
+
+static const struct {
+	int		 status;
+	const char	*reason;
+} reasons[] = {
+	{ 200, "OK" },
+	{ 204, "No Content" },
+	{ 400, "Bad Request" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 413, "Payload Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 503, "Service Unavailable" },
+};
+
+/* How each store error reaches the client; STORE_OK never gets here. */
+static const struct {
+	int		 err;
+	int		 status;
+	int		 retry_after;
+	const char	*msg;
+} store_errors[] = {
+	{ STORE_NOTFOUND, 404, 0, "Key not found" },
+	{ STORE_BUSY, 503, 1, "Storage busy, please retry" },
+	{ STORE_NOSPACE, 503, 5, "Storage full, please retry later" },
+	{ STORE_ERROR, 500, 0, "Internal storage error" },
+};
+
+void
+resp_init(struct resp *r)
+{
+	r->status = 0;
+	r->allow = NULL;
+	r->retry_after = 0;
+	buf_init(&r->body);
+}
+
+void
+resp_free(struct resp *r)
+{
+	if (r == NULL)
+		return;
+	buf_free(&r->body);
+}
+
+void
+resp_error(struct resp *r, int status, const char *msg)
+{
+	r->status = status;
+	buf_reset(&r->body);
+	buf_adds(&r->body, "{\"success\":false,\"error\":");
+	codec_put_str(&r->body, msg, strlen(msg));
+	buf_addc(&r->body, '}');
+}
+
+void
+resp_errorf(struct resp *r, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	resp_error(r, status, msg);
+}
+
+void
+resp_store_error(struct resp *r, int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(store_errors) / sizeof(store_errors[0]); i++) {
+		if (store_errors[i].err == err) {
+			resp_error(r, store_errors[i].status, store_errors[i].msg);
+			r->retry_after = store_errors[i].retry_after;
+			return;
+		}
+	}
+	resp_error(r, 500, "Internal error");
+}
+
+const char *
+resp_reason(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}

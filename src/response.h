@@ -1,0 +1,31 @@
+/*
+ * response: what a handler produces and the server writes out. Also the
+ * one place that maps store errors to HTTP status and wording.
+ */
+#ifndef KV_RESPONSE_H
+#define KV_RESPONSE_H
+
+#include "buf.h"
+
+struct resp {
+	int		 status;	/* 0 until a handler sets it */
+	const char	*allow;		/* Allow header for 405 and OPTIONS, or NULL */
+	int		 retry_after;	/* seconds for Retry-After, 0 = none */
+	struct buf	 body;		/* JSON; empty for 204 */
+};
+
+void	resp_init(struct resp *);
+void	resp_free(struct resp *);
+
+/* Replaces any body with {"success":false,"error":msg}. */
+void	resp_error(struct resp *, int status, const char *msg);
+void	resp_errorf(struct resp *, int status, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* Maps a store error (not STORE_OK) to 503 + Retry-After or 500. */
+void	resp_store_error(struct resp *, int store_err);
+
+/* "Not Found" for 404 and so on. */
+const char *resp_reason(int status);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * route: the route table. Adding an endpoint adds a row here.
+ */
+#include <string.h>
+
+#include "route.h"
+
+#define ALLOW_ALL	"GET, POST, DELETE, OPTIONS"
+
+struct route {
+	const char	*path;
+	int		 prefix;	/* matches path + anything (keys in the path) */
+	handler_fn	 get;
+	handler_fn	 post;
+	handler_fn	 del;
+	const char	*allow;
+};
+
+static const struct route routes[] = {
+	{ "/", 0, handler_root_get, handler_set, handler_delete, ALLOW_ALL },
+	{ "/get", 0, handler_get, NULL, NULL, "GET, OPTIONS" },
+	{ "/get/", 1, handler_get, NULL, NULL, "GET, OPTIONS" },
+	{ "/list", 0, handler_list, NULL, NULL, "GET, OPTIONS" },
+	{ "/set", 0, NULL, handler_set, NULL, "POST, OPTIONS" },
+	{ "/test-and-set", 0, NULL, handler_tas, NULL, "POST, OPTIONS" },
+	{ "/batch", 0, NULL, handler_batch, NULL, "POST, OPTIONS" },
+	{ "/delete", 0, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
+	{ "/delete/", 1, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
+	{ "/health", 0, handler_health, NULL, NULL, "GET, OPTIONS" },
+};
+
+static const struct route *
+route_lookup(const char *path)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		n = strlen(routes[i].path);
+		if (routes[i].prefix ? strncmp(path, routes[i].path, n) == 0 :
+		    strcmp(path, routes[i].path) == 0)
+			return &routes[i];
+	}
+	return NULL;
+}
+
+handler_fn
+route_find(const struct req *r, int *status, const char **allow)
+{
+	const struct route *rt;
+	handler_fn h = NULL;
+
+	*allow = ALLOW_ALL;
+	/* CORS preflight and unknown methods are answered alike on every path. */
+	if (r->method == M_OPTIONS) {
+		*status = 204;
+		return NULL;
+	}
+	if (r->method == M_OTHER) {
+		*status = 405;
+		return NULL;
+	}
+	if ((rt = route_lookup(r->path)) == NULL) {
+		*allow = NULL;
+		*status = 404;
+		return NULL;
+	}
+	switch (r->method) {
+	case M_GET:
+		h = rt->get;
+		break;
+	case M_POST:
+		h = rt->post;
+		break;
+	case M_DELETE:
+		h = rt->del;
+		break;
+	default:
+		break;
+	}
+	if (h == NULL) {
+		*allow = rt->allow;
+		*status = 405;
+	}
+	return h;
+}
+
+void
+route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
+{
+	const char *allow;
+	handler_fn h;
+	int status;
+
+	if ((h = route_find(r, &status, &allow)) != NULL) {
+		h(c, r, resp);
+		return;
+	}
+	switch (status) {
+	case 204:
+		resp->status = 204;
+		resp->allow = allow;
+		break;
+	case 405:
+		resp_error(resp, 405, "Method not allowed");
+		resp->allow = allow;
+		break;
+	default:
+		resp_error(resp, 404, "Not found");
+		break;
+	}
+}

@@ -1,0 +1,184 @@
+/*
+ * server: the FastCGI side. Each worker thread runs server_loop() on the
+ * shared listening socket; nothing here knows routes, keys or storage.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "log.h"
+#include "request.h"
+#include "route.h"
+#include "server.h"
+
+static volatile sig_atomic_t stopping;
+
+int
+server_init(void)
+{
+	return FCGX_Init() == 0 ? 0 : -1;
+}
+
+void
+server_stop(void)
+{
+	stopping = 1;
+	FCGX_ShutdownPending();
+}
+
+int
+server_stopping(void)
+{
+	return stopping;
+}
+
+/*
+ * Reads the request body into a malloc'd buffer. Returns 0 with *body set
+ * (NULL when empty), 413 when CONTENT_LENGTH is over max (nothing read),
+ * 400 for an unparsable CONTENT_LENGTH, or -1 when the stream ends early
+ * or breaks (the client went away): such a request must not be acted on.
+ */
+static int
+read_body(FCGX_Request *rq, size_t max, char **body, size_t *len)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
+	size_t want = 0, got = 0;
+	char *p;
+	int n;
+
+	*body = NULL;
+	*len = 0;
+	if (cl != NULL && *cl != '\0' && req_parse_size(cl, strlen(cl), &want)
+	    != 0)
+		return 400;
+	if (want > max)
+		return 413;
+	if (want == 0)
+		return 0;
+	p = xmalloc(want + 1);
+	while (got < want) {
+		n = FCGX_GetStr(p + got, (int)(want - got), rq->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	/*
+	 * An aborted upload arrives as a prefix plus a protocol error, and
+	 * FCGX_HasSeenEOF cannot tell it from a complete body: check both.
+	 */
+	if (got != want || FCGX_GetError(rq->in) != 0) {
+		free(p);
+		return -1;
+	}
+	p[got] = '\0';
+	*body = p;
+	*len = got;
+	return 0;
+}
+
+/*
+ * Writes resp with the headers every reply carries. The head is formatted
+ * with our own buffer: libfcgi's FCGX_FPrintF has its own printf subset.
+ */
+static void
+write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
+{
+	struct buf h;
+
+	buf_init(&h);
+	buf_addf(&h, "Status: %d %s\r\n", resp->status,
+	    resp_reason(resp->status));
+	buf_addf(&h, "Access-Control-Allow-Origin: %s\r\n", c->cfg->cors_origin);
+	if (resp->status == 204) {
+		buf_adds(&h, "Access-Control-Allow-Methods: "
+		    "GET, POST, DELETE, OPTIONS\r\n"
+		    "Access-Control-Allow-Headers: Content-Type\r\n"
+		    "Access-Control-Max-Age: 86400\r\n");
+	}
+	if (resp->allow != NULL)
+		buf_addf(&h, "Allow: %s\r\n", resp->allow);
+	if (resp->retry_after > 0)
+		buf_addf(&h, "Retry-After: %d\r\n", resp->retry_after);
+	if (resp->status != 204) {
+		buf_addf(&h, "Content-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\n"
+		    "Content-Length: %zu\r\n", resp->body.len);
+	}
+	buf_adds(&h, "\r\n");
+	FCGX_PutStr(h.data, (int)h.len, rq->out);
+	if (resp->status != 204 && resp->body.len > 0)
+		FCGX_PutStr(resp->body.data, (int)resp->body.len, rq->out);
+	if (FCGX_GetError(rq->out) != 0)
+		log_debug("client went away before the reply was written");
+	buf_free(&h);
+}
+
+/* Serves one accepted request. */
+static void
+serve(const struct ctx *c, FCGX_Request *rq)
+{
+	struct resp resp;
+	struct req r;
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	resp_init(&resp);
+	rc = read_body(rq, c->cfg->max_body, &body, &len);
+	if (rc < 0) {
+		log_debug("request dropped: body shorter than CONTENT_LENGTH");
+		goto out;
+	}
+	if (rc == 413)
+		resp_error(&resp, 413, "Request body too large");
+	else if (rc == 400)
+		resp_error(&resp, 400, "Invalid Content-Length");
+	else {
+		req_parse(&r, rq->envp, body, len);
+		route_dispatch(c, &r, &resp);
+		req_free(&r);
+	}
+	if (resp.status == 0)
+		resp_error(&resp, 500, "Internal error: no reply");
+	write_resp(rq, c, &resp);
+	log_debug("%s %s -> %d",
+	    FCGX_GetParam("REQUEST_METHOD", rq->envp) ?: "-",
+	    FCGX_GetParam("REQUEST_URI", rq->envp) ?: "-", resp.status);
+out:
+	free(body);
+	resp_free(&resp);
+}
+
+void
+server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	FCGX_Request rq;
+
+	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
+		log_error("FCGX_InitRequest failed");
+		return;
+	}
+	while (!stopping) {
+		*in_accept = 1;
+		if (FCGX_Accept_r(&rq) < 0) {
+			*in_accept = 0;
+			if (stopping)
+				break;
+			/* A persistent accept error must not spin a core. */
+			log_warn("FastCGI accept failed: %s", strerror(errno));
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		*in_accept = 0;
+		serve(c, &rq);
+		/* A kept-alive connection is reused without re-checking the flag. */
+		FCGX_Finish_r(&rq);
+	}
+	*in_accept = 0;
+	FCGX_Free(&rq, 0);
+}

@@ -1,0 +1,1079 @@
+/*
+ * store: the key-value store on a Berkeley DB 5.3 transactional environment.
+ *
+ * Layout: "kv.db" is the primary btree (key bytes -> 8-byte big-endian
+ * expiry in ms, 0 = none, followed by the value bytes); "expiry.db" is a
+ * secondary btree with sorted duplicates, maintained by BDB through
+ * DB->associate, holding only records that expire.
+ *
+ * No DB_MULTIVERSION: with it, 32 threads incrementing one key through
+ * snapshot reads and test-and-set livelocked in BDB 5.3 (readers spinning
+ * in __memp_fget while the writer waited in __memp_dirty, 4 runs in 15,
+ * none finishing in 100 s). Single-key reads therefore run at
+ * DB_READ_COMMITTED (they wait at most for one writer's commit), and
+ * store_list runs at the default degree 3, holding its read locks to the
+ * end so it can never see part of a batch.
+ *
+ * Every transaction runs through store_run(), which owns the deadlock retry
+ * loop and the one mapping from BDB error codes to enum store_err. Bodies
+ * return BDB codes, close their own cursors and never log; store_run logs
+ * once, with the name of the public function that failed.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <db.h>
+
+#include "buf.h"
+#include "log.h"
+#include "op.h"
+#include "store.h"
+
+#define PRIMARY_FILE	"kv.db"
+#define EXPIRY_FILE	"expiry.db"
+#define HDR_LEN		8		/* big-endian expiry before the value */
+
+#define DEFAULT_CACHE	(32u * 1024 * 1024)
+/*
+ * Page-level locking takes a few locks per op on the primary and on the
+ * secondary; a batch of ~1000 ops across many worker threads needs far more
+ * than BDB's default of 1000 locks.
+ */
+#define MAX_LOCKS	100000
+#define MAX_LOCKERS	20000
+/* Room for many worker threads plus the sweeper. */
+#define MAX_TXNS	1000
+#define LOG_BUF_BYTES	(1024 * 1024)
+/* A waiter still blocked after this long (µs) is refused, then retried. */
+#define LOCK_TIMEOUT_US	(5 * 1000 * 1000)
+
+#define RETRY_MAX	30
+#define BACKOFF_UNIT_US	100
+#define BACKOFF_CAP_US	50000
+
+#define SWEEP_TXN_RECORDS	100	/* deletions per sweeper transaction */
+#define SWEEP_BUDGET		10000	/* records per maintenance tick */
+#define CHECKPOINT_EVERY_S	30
+
+/* store_run() flags. */
+#define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
+#define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
+
+struct store {
+	DB_ENV			*env;
+	DB			*db;		/* primary */
+	DB			*exp;		/* secondary on expiry */
+	int			 env_open;	/* env->open succeeded */
+	enum store_durability	 durability;
+
+	pthread_t		 thread;
+	int			 thread_running;
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;		/* signalled by store_close */
+	int			 sync_init;	/* mtx and cond initialized */
+	int			 stopping;
+};
+
+/*
+ * A transaction body. It returns 0 to commit or a BDB error code to abort;
+ * setting *rollback (and returning 0) aborts without a retry and makes
+ * store_run() return STORE_CONDITION. It must close every cursor it opened.
+ */
+typedef int	(*txn_body)(struct store *, DB_TXN *, void *arg, int *rollback);
+/* Frees whatever a body put into arg, so a retry or a failure starts clean. */
+typedef void	(*txn_reset)(void *arg);
+
+/* Set by the error callback when BDB reports a full disk in this thread. */
+static __thread int	tls_nospace;
+static __thread unsigned int tls_seed;
+
+static const char *const store_errstr[] = {
+	[STORE_OK] = "ok",
+	[STORE_NOTFOUND] = "key not found",
+	[STORE_CONDITION] = "condition not met",
+	[STORE_BUSY] = "store busy, try again",
+	[STORE_NOSPACE] = "no space left on the storage device",
+	[STORE_ERROR] = "storage error",
+};
+
+/* Returns a short English phrase for a store_err value. */
+const char *
+store_strerror(int err)
+{
+	if (err < 0 || (size_t)err >= sizeof(store_errstr) /
+	    sizeof(store_errstr[0]) || store_errstr[err] == NULL)
+		return "unknown store error";
+	return store_errstr[err];
+}
+
+/* Returns the wall-clock time in milliseconds since the Unix epoch. */
+int64_t
+store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Frees r->val and zeroes *r; NULL is ignored. */
+void
+op_result_clear(struct op_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->val);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Frees n items and the array; NULL is ignored. */
+void
+store_items_free(struct store_item *items, size_t n)
+{
+	size_t i;
+
+	if (items == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(items[i].key);
+		free(items[i].val);
+	}
+	free(items);
+}
+
+/* Stores v at p as 8 big-endian bytes. */
+static void
+be64_put(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+/* Reads 8 big-endian bytes at p. */
+static uint64_t
+be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Returns the expiry (ms, 0 = none) of a write made at now_ms with ttl s. */
+static int64_t
+expiry_for(int64_t now_ms, int64_t ttl)
+{
+	return ttl > 0 ? now_ms + ttl * 1000 : 0;
+}
+
+/* Returns 1 if a record with this expiry no longer exists at now_ms. */
+static int
+is_expired(int64_t expires, int64_t now_ms)
+{
+	return expires != 0 && expires <= now_ms;
+}
+
+/*
+ * Routes BDB's error messages to the log and notes a full disk, which BDB
+ * often reports only here before returning a generic failure.
+ */
+static void
+store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	if (msg != NULL && strstr(msg, strerror(ENOSPC)) != NULL)
+		tls_nospace = 1;
+	log_error("bdb: %s", msg != NULL ? msg : "(no message)");
+}
+
+/*
+ * The secondary key of a primary record: its 8 expiry bytes, pointed to in
+ * place (BDB copies them). Records without expiry are not indexed. Called
+ * by BDB with its locks held, so it must not call BDB.
+ */
+static int
+expiry_key(DB *sec, const DBT *pkey, const DBT *pdata, DBT *skey)
+{
+	if (pdata->size < HDR_LEN ||
+	    be64_get((const unsigned char *)pdata->data) == 0)
+		return DB_DONOTINDEX;
+	skey->data = pdata->data;
+	skey->size = HDR_LEN;
+	return 0;
+}
+
+/* Sleeps a random 0..(2^attempt * 100) µs, capped, to spread out retries. */
+static void
+backoff(int attempt)
+{
+	struct timespec ts;
+	unsigned long max, us;
+
+	if (tls_seed == 0)
+		tls_seed = (unsigned int)time(NULL) ^
+		    (unsigned int)(uintptr_t)&tls_seed ^ (unsigned int)getpid();
+	max = (unsigned long)BACKOFF_UNIT_US << (attempt < 10 ? attempt : 10);
+	if (max > BACKOFF_CAP_US)
+		max = BACKOFF_CAP_US;
+	us = (unsigned long)rand_r(&tls_seed) % (max + 1);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)us * 1000;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Runs body in a transaction until it commits, retrying deadlocks and lock
+ * timeouts with jittered backoff. Returns STORE_OK, STORE_CONDITION (body
+ * asked for a rollback), or the mapped error, logged here once with func.
+ * reset(arg) runs after every abort, so arg holds no allocations unless
+ * STORE_OK is returned.
+ */
+static int
+store_run(struct store *s, int flags, txn_body body, txn_reset reset,
+    void *arg, const char *func)
+{
+	DB_TXN *txn;
+	int attempt, ret, rollback, tret;
+
+	tls_nospace = 0;
+	ret = 0;
+	for (attempt = 0; attempt < RETRY_MAX; attempt++) {
+		if (attempt > 0)
+			backoff(attempt);
+		txn = NULL;
+		rollback = 0;
+		ret = s->env->txn_begin(s->env, NULL, &txn,
+		    (flags & RUN_READ_COMMITTED) ? DB_READ_COMMITTED : 0);
+		if (ret != 0)
+			goto fail;
+		/* Make the sweeper the deadlock detector's first victim. */
+		if (flags & RUN_BACKGROUND)
+			(void)txn->set_priority(txn, 0);
+		ret = body(s, txn, arg, &rollback);
+		if (ret == 0 && !rollback) {
+			/* The handle is gone after commit, whatever it says. */
+			if ((ret = txn->commit(txn, 0)) == 0)
+				return STORE_OK;
+		} else {
+			if ((tret = txn->abort(txn)) != 0)
+				log_error("%s: abort: %s", func,
+				    db_strerror(tret));
+			if (ret == 0) {
+				reset(arg);
+				return STORE_CONDITION;
+			}
+		}
+		reset(arg);
+		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
+			goto fail;
+	}
+	if (!(flags & RUN_BACKGROUND))
+		log_warn("%s: gave up after %d deadlocks", func, RETRY_MAX);
+	return STORE_BUSY;
+fail:
+	reset(arg);
+	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
+		log_error("%s: %s: disk full", func, db_strerror(ret));
+		return STORE_NOSPACE;
+	}
+	if (ret == DB_RUNRECOVERY)
+		log_error("%s: %s: the environment needs recovery, restart "
+		    "the service", func, db_strerror(ret));
+	else
+		log_error("%s: %s", func, db_strerror(ret));
+	return STORE_ERROR;
+}
+
+/*
+ * Reads key into *out as the store sees it at now_ms: found, expires and a
+ * malloc'd NUL-terminated val (the caller's), or found = 0 if absent or
+ * expired. flags go to DB->get (DB_RMW in test-and-set). Returns a BDB code.
+ */
+static int
+rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
+    u_int32_t flags, int64_t now_ms, struct op_result *out)
+{
+	DBT k, d;
+	unsigned char *p;
+	int64_t expires;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.flags = DB_DBT_MALLOC;
+	ret = s->db->get(s->db, txn, &k, &d, flags);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return ret;
+	p = d.data;
+	if (d.size < HDR_LEN) {
+		free(p);
+		return DB_VERIFY_BAD;
+	}
+	expires = (int64_t)be64_get(p);
+	if (is_expired(expires, now_ms)) {
+		free(p);
+		return 0;
+	}
+	/* Reuse BDB's buffer: slide the value down and terminate it. */
+	memmove(p, p + HDR_LEN, d.size - HDR_LEN);
+	p[d.size - HDR_LEN] = '\0';
+	out->found = 1;
+	out->val = (char *)p;
+	out->vlen = d.size - HDR_LEN;
+	out->expires = expires;
+	return 0;
+}
+
+/* Writes key = (expires, val) in txn. Returns a BDB code. */
+static int
+rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
+    const char *val, size_t vlen, int64_t expires)
+{
+	DBT k, d;
+	unsigned char *p;
+	int ret;
+
+	if (vlen > UINT32_MAX - HDR_LEN || klen > UINT32_MAX)
+		return EINVAL;
+	p = xmalloc(HDR_LEN + vlen);
+	be64_put(p, (uint64_t)expires);
+	if (vlen > 0)
+		memcpy(p + HDR_LEN, val, vlen);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.data = p;
+	d.size = (u_int32_t)(HDR_LEN + vlen);
+	ret = s->db->put(s->db, txn, &k, &d, 0);
+	free(p);
+	return ret;
+}
+
+/* Deletes key in txn; an absent key is not an error. Returns a BDB code. */
+static int
+rec_del(struct store *s, DB_TXN *txn, const char *key, size_t klen)
+{
+	DBT k;
+	int ret;
+
+	memset(&k, 0, sizeof(k));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	ret = s->db->del(s->db, txn, &k, 0);
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
+/*
+ * Writes val (or deletes when val is NULL) with ttl at now_ms and sets
+ * *expires to what was stored. Returns a BDB code.
+ */
+static int
+rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
+    const char *val, size_t vlen, int64_t ttl, int64_t now_ms,
+    int64_t *expires)
+{
+	*expires = 0;
+	if (val == NULL)
+		return rec_del(s, txn, key, klen);
+	*expires = expiry_for(now_ms, ttl);
+	return rec_put(s, txn, key, klen, val, vlen, *expires);
+}
+
+/* store_get */
+
+struct get_ctx {
+	const char		*key;
+	size_t			 klen;
+	int64_t			 now_ms;
+	struct op_result	*out;
+};
+
+/* Reads c->key into c->out. */
+static int
+get_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct get_ctx *c = arg;
+
+	return rec_read(s, txn, c->key, c->klen, 0, c->now_ms, c->out);
+}
+
+/* Frees the value a failed attempt may have read. */
+static void
+get_reset(void *arg)
+{
+	struct get_ctx *c = arg;
+
+	op_result_clear(c->out);
+}
+
+/* Reads one live key (degree 2 isolation); out->val is the caller's. */
+int
+store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
+    struct op_result *out)
+{
+	struct get_ctx c;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	c.key = key;
+	c.klen = klen;
+	c.now_ms = now_ms;
+	c.out = out;
+	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
+	    __func__);
+	if (ret == STORE_OK && !out->found)
+		ret = STORE_NOTFOUND;
+	return ret;
+}
+
+/* store_exec */
+
+struct exec_ctx {
+	const struct op		*ops;
+	size_t			 n;
+	int			 atomic;
+	int64_t			 now_ms;
+	store_eq_fn		 eq;
+	struct op_result	*results;
+	size_t			 failed;
+};
+
+/*
+ * Runs one test-and-set: reads under a write lock (DB_RMW) so no other
+ * transaction can change the key between the comparison and the write.
+ * Sets *unmet when the condition fails; r then holds the current value.
+ */
+static int
+exec_tas(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
+    store_eq_fn eq, struct op_result *r, int *unmet)
+{
+	int met, ret;
+
+	*unmet = 0;
+	if ((ret = rec_read(s, txn, op->key, op->klen, DB_RMW, now_ms, r)) != 0)
+		return ret;
+	if (op->old == NULL)
+		met = !r->found;
+	else
+		met = r->found && eq(r->val, r->vlen, op->old, op->oldlen) == 1;
+	if (!met) {
+		r->cond_met = 0;
+		*unmet = 1;
+		return 0;
+	}
+	op_result_clear(r);
+	r->cond_met = 1;
+	r->found = op->val != NULL;
+	return rec_write(s, txn, op->key, op->klen, op->val, op->vlen, op->ttl,
+	    now_ms, &r->expires);
+}
+
+/* Runs every op in order; an unmet TAS in an atomic batch rolls back. */
+static int
+exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct exec_ctx *c = arg;
+	const struct op *op;
+	struct op_result *r;
+	size_t i;
+	int ret, unmet;
+
+	for (i = 0; i < c->n; i++) {
+		op = &c->ops[i];
+		r = &c->results[i];
+		switch (op->type) {
+		case OP_GET:
+			ret = rec_read(s, txn, op->key, op->klen, 0, c->now_ms,
+			    r);
+			break;
+		case OP_SET:
+			ret = rec_write(s, txn, op->key, op->klen, op->val,
+			    op->vlen, op->ttl, c->now_ms, &r->expires);
+			r->found = op->val != NULL;
+			break;
+		case OP_DELETE:
+			ret = rec_del(s, txn, op->key, op->klen);
+			break;
+		case OP_TAS:
+			ret = exec_tas(s, txn, op, c->now_ms, c->eq, r, &unmet);
+			if (ret == 0 && unmet && c->atomic) {
+				c->failed = i;
+				*rollback = 1;
+				return 0;
+			}
+			break;
+		default:
+			ret = EINVAL;
+			break;
+		}
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Frees every result, so an aborted batch returns none. */
+static void
+exec_reset(void *arg)
+{
+	struct exec_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		op_result_clear(&c->results[i]);
+}
+
+/*
+ * Runs ops in order in one write transaction (see store.h). results[i] val
+ * buffers are the caller's on STORE_OK and freed on any other return.
+ */
+int
+store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
+    int64_t now_ms, store_eq_fn eq, struct op_result *results,
+    size_t *failed)
+{
+	struct exec_ctx c;
+	int ret;
+
+	if (n == 0)
+		return STORE_OK;
+	c.ops = ops;
+	c.n = n;
+	c.atomic = atomic;
+	c.now_ms = now_ms;
+	c.eq = eq;
+	c.results = results;
+	c.failed = 0;
+	memset(results, 0, n * sizeof(*results));
+	ret = store_run(s, 0, exec_body, exec_reset, &c, __func__);
+	if (ret == STORE_CONDITION && failed != NULL)
+		*failed = c.failed;
+	return ret;
+}
+
+/* store_list */
+
+struct list_ctx {
+	const char		*prefix;
+	size_t			 plen;
+	const char		*start;		/* first key that may qualify */
+	size_t			 slen;
+	size_t			 limit;
+	int64_t			 now_ms;
+	struct store_item	*items;
+	size_t			 n;
+	size_t			 cap;
+	int			 more;
+};
+
+/* Returns <0, 0, >0 as a sorts before, equal to, after b in btree order. */
+static int
+key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c;
+
+	c = memcmp(a, b, alen < blen ? alen : blen);
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* Appends a copy of one record to c->items. */
+static void
+list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
+{
+	struct store_item *it;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->items = xrealloc(c->items, c->cap * sizeof(*c->items));
+	}
+	it = &c->items[c->n++];
+	it->key = xmemdup(k->data, k->size);
+	it->klen = k->size;
+	it->val = xmemdup((const char *)d->data + HDR_LEN, d->size - HDR_LEN);
+	it->vlen = d->size - HDR_LEN;
+	it->expires = expires;
+}
+
+/*
+ * Walks the primary from c->start while keys carry the prefix, copying live
+ * records until limit, then reading only expiry headers to decide `more`.
+ */
+static int
+list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct list_ctx *c = arg;
+	DBC *cur = NULL;
+	DBT k, d;
+	int64_t expires;
+	u_int32_t how;
+	int ret, tret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	/* DB_SET_RANGE writes the found key back: k owns a malloc'd copy. */
+	k.data = xmemdup(c->start, c->slen);
+	k.size = (u_int32_t)c->slen;
+	k.flags = DB_DBT_REALLOC;
+	d.flags = DB_DBT_REALLOC;
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		goto done;
+	for (how = DB_SET_RANGE;; how = DB_NEXT) {
+		if (c->n == c->limit) {
+			/* Only liveness matters now: read the header alone. */
+			d.flags = DB_DBT_REALLOC | DB_DBT_PARTIAL;
+			d.doff = 0;
+			d.dlen = HDR_LEN;
+		}
+		if ((ret = cur->get(cur, &k, &d, how)) != 0)
+			break;
+		if (k.size < c->plen || memcmp(k.data, c->prefix, c->plen) != 0)
+			break;
+		if (d.size < HDR_LEN) {
+			ret = DB_VERIFY_BAD;
+			break;
+		}
+		expires = (int64_t)be64_get(d.data);
+		if (is_expired(expires, c->now_ms))
+			continue;
+		if (c->n == c->limit) {
+			c->more = 1;
+			break;
+		}
+		list_add(c, &k, &d, expires);
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	free(d.data);
+	return ret;
+}
+
+/* Frees the items an aborted attempt collected. */
+static void
+list_reset(void *arg)
+{
+	struct list_ctx *c = arg;
+
+	store_items_free(c->items, c->n);
+	c->items = NULL;
+	c->n = c->cap = 0;
+	c->more = 0;
+}
+
+/*
+ * Lists live prefixed records strictly after `after` in one serializable
+ * transaction (see store.h). On failure *items is NULL and *n is 0.
+ */
+int
+store_list(struct store *s, const char *prefix, size_t plen,
+    const char *after, size_t alen, size_t limit, int64_t now_ms,
+    struct store_item **items, size_t *n, int *more)
+{
+	struct list_ctx c;
+	char *succ = NULL;
+	int ret;
+
+	*items = NULL;
+	*n = 0;
+	*more = 0;
+	memset(&c, 0, sizeof(c));
+	c.prefix = plen > 0 ? prefix : "";
+	c.plen = plen;
+	c.limit = limit;
+	c.now_ms = now_ms;
+	c.start = c.prefix;
+	c.slen = plen;
+	if (after != NULL && alen > 0) {
+		/*
+		 * after + NUL is the smallest key sorting after `after`, so a
+		 * range search on it starts strictly after it.
+		 */
+		succ = xmalloc(alen + 1);
+		memcpy(succ, after, alen);
+		succ[alen] = '\0';
+		if (key_cmp(succ, alen + 1, c.prefix, plen) > 0) {
+			c.start = succ;
+			c.slen = alen + 1;
+		}
+	}
+	ret = store_run(s, 0, list_body, list_reset, &c, __func__);
+	free(succ);
+	if (ret != STORE_OK)
+		return ret;
+	*items = c.items;
+	*n = c.n;
+	*more = c.more;
+	return STORE_OK;
+}
+
+/* store_sweep */
+
+struct sweep_ctx {
+	int64_t		 now_ms;
+	size_t		 max;		/* records for this transaction */
+	size_t		 removed;	/* by this transaction */
+	int		 done;		/* no expired record left */
+};
+
+/*
+ * Deletes up to c->max records expired at c->now_ms, oldest first, through
+ * a cursor on the secondary (which deletes the primary record as well).
+ */
+static int
+sweep_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct sweep_ctx *c = arg;
+	DBC *cur = NULL;
+	DBT sk, pk, pd;
+	unsigned char exp[HDR_LEN];
+	int ret, tret;
+
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&pd, 0, sizeof(pd));
+	sk.data = exp;
+	sk.ulen = sizeof(exp);
+	sk.flags = DB_DBT_USERMEM;
+	pk.flags = DB_DBT_REALLOC;
+	/* The primary data is not needed: ask for none of it. */
+	pd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	if ((ret = s->exp->cursor(s->exp, txn, &cur, 0)) != 0)
+		goto done;
+	while (c->removed < c->max) {
+		/* Write-lock now: the delete would otherwise upgrade. */
+		ret = cur->pget(cur, &sk, &pk, &pd, DB_NEXT | DB_RMW);
+		if (ret != 0)
+			break;
+		if (sk.size != HDR_LEN ||
+		    !is_expired((int64_t)be64_get(exp), c->now_ms)) {
+			c->done = 1;
+			break;
+		}
+		if ((ret = cur->del(cur, 0)) != 0)
+			break;
+		c->removed++;
+	}
+	if (ret == DB_NOTFOUND) {
+		c->done = 1;
+		ret = 0;
+	}
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(pk.data);
+	return ret;
+}
+
+/* Forgets the deletions of an aborted attempt. */
+static void
+sweep_reset(void *arg)
+{
+	struct sweep_ctx *c = arg;
+
+	c->removed = 0;
+	c->done = 0;
+}
+
+/*
+ * Deletes up to max records expired at now_ms, SWEEP_TXN_RECORDS per
+ * transaction; what was committed stays deleted if a later round fails.
+ */
+int
+store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
+{
+	struct sweep_ctx c;
+	size_t total = 0;
+	int ret = STORE_OK;
+
+	while (total < max) {
+		memset(&c, 0, sizeof(c));
+		c.now_ms = now_ms;
+		c.max = max - total < SWEEP_TXN_RECORDS ?
+		    max - total : SWEEP_TXN_RECORDS;
+		ret = store_run(s, RUN_BACKGROUND, sweep_body, sweep_reset, &c,
+		    __func__);
+		if (ret != STORE_OK)
+			break;
+		total += c.removed;
+		if (c.done || c.removed == 0)
+			break;
+	}
+	if (removed != NULL)
+		*removed = total;
+	return ret;
+}
+
+/* store_check */
+
+/* Positions a cursor on the first record, reading no data. */
+static int
+check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	DBC *cur = NULL;
+	DBT k, d;
+	int ret, tret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = DB_DBT_MALLOC;
+	d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		return ret;
+	ret = cur->get(cur, &k, &d, DB_FIRST);
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	return ret;
+}
+
+/* store_check keeps no state between attempts. */
+static void
+check_reset(void *arg)
+{
+}
+
+/* Reads the first record in a transaction: STORE_OK if healthy. */
+int
+store_check(struct store *s)
+{
+	return store_run(s, RUN_READ_COMMITTED, check_body, check_reset, NULL,
+	    __func__);
+}
+
+/* Maintenance */
+
+/* Runs one second's maintenance; failures are logged where they happen. */
+static void
+maintain(struct store *s, int checkpoint)
+{
+	int ret, rejected;
+
+	if ((ret = s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE,
+	    &rejected)) != 0)
+		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+	/* Errors are logged inside; the next tick tries again. */
+	(void)store_sweep(s, store_now_ms(), SWEEP_BUDGET, NULL);
+	if (s->durability == STORE_DURABLE_WRITE &&
+	    (ret = s->env->log_flush(s->env, NULL)) != 0)
+		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+	if (checkpoint &&
+	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0)
+		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+}
+
+/* The maintenance thread: one tick a second until store_close wakes it. */
+static void *
+maintain_main(void *arg)
+{
+	struct store *s = arg;
+	struct timespec ts;
+	unsigned int ticks = 0;
+
+	pthread_mutex_lock(&s->mtx);
+	while (!s->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		while (!s->stopping &&
+		    pthread_cond_timedwait(&s->cond, &s->mtx, &ts) == 0)
+			;
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->mtx);
+		ticks++;
+		maintain(s, ticks % CHECKPOINT_EVERY_S == 0);
+		pthread_mutex_lock(&s->mtx);
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return NULL;
+}
+
+/* Starts the maintenance thread; returns 0 or an errno value. */
+static int
+maintain_start(struct store *s)
+{
+	pthread_condattr_t ca;
+	int ret;
+
+	if ((ret = pthread_condattr_init(&ca)) != 0)
+		return ret;
+	/* Wall-clock jumps must not stall or race the tick. */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	ret = pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (ret != 0)
+		return ret;
+	if ((ret = pthread_mutex_init(&s->mtx, NULL)) != 0) {
+		pthread_cond_destroy(&s->cond);
+		return ret;
+	}
+	s->sync_init = 1;
+	if ((ret = pthread_create(&s->thread, NULL, maintain_main, s)) != 0)
+		return ret;
+	s->thread_running = 1;
+	return 0;
+}
+
+/* Store lifecycle */
+
+/* Opens the primary and the secondary and associates them. */
+static int
+open_dbs(struct store *s)
+{
+	u_int32_t flags = DB_AUTO_COMMIT | DB_CREATE | DB_THREAD;
+	int ret;
+
+	if ((ret = db_create(&s->db, s->env, 0)) != 0)
+		return ret;
+	if ((ret = s->db->open(s->db, NULL, PRIMARY_FILE, NULL, DB_BTREE,
+	    flags, 0600)) != 0)
+		return ret;
+	if ((ret = db_create(&s->exp, s->env, 0)) != 0)
+		return ret;
+	if ((ret = s->exp->set_flags(s->exp, DB_DUP | DB_DUPSORT)) != 0)
+		return ret;
+	if ((ret = s->exp->open(s->exp, NULL, EXPIRY_FILE, NULL, DB_BTREE,
+	    flags, 0600)) != 0)
+		return ret;
+	/*
+	 * No DB_CREATE: rebuilding an empty index would scan the whole
+	 * primary at every start of a store that uses no TTLs.
+	 */
+	return s->db->associate(s->db, NULL, s->exp, expiry_key, 0);
+}
+
+/* Sets the environment's tuning before it is opened. */
+static int
+configure_env(struct store *s, const struct store_cfg *cfg)
+{
+	DB_ENV *env = s->env;
+	size_t cache;
+	int ret;
+
+	cache = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE;
+	if ((ret = env->set_cachesize(env, (u_int32_t)(cache >> 30),
+	    (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0)
+		return ret;
+	if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->set_lk_max_locks(env, MAX_LOCKS)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, MAX_LOCKS)) != 0 ||
+	    (ret = env->set_lk_max_lockers(env, MAX_LOCKERS)) != 0 ||
+	    (ret = env->set_tx_max(env, MAX_TXNS)) != 0 ||
+	    (ret = env->set_lg_bsize(env, LOG_BUF_BYTES)) != 0 ||
+	    (ret = env->set_timeout(env, LOCK_TIMEOUT_US,
+	    DB_SET_LOCK_TIMEOUT)) != 0 ||
+	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+		return ret;
+	/* Never DB_TXN_NOSYNC: it loses commits on a plain process crash. */
+	if (cfg->durability == STORE_DURABLE_WRITE &&
+	    (ret = env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1)) != 0)
+		return ret;
+	return 0;
+}
+
+/* Opens and recovers the environment in cfg->home (see store.h). */
+int
+store_open(const struct store_cfg *cfg, struct store **out)
+{
+	struct store *s;
+	char path[4096];
+	int ret;
+
+	*out = NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->durability = cfg->durability;
+	if ((ret = db_env_create(&s->env, 0)) != 0) {
+		s->env = NULL;
+		goto fail;
+	}
+	s->env->set_errcall(s->env, store_errcall);
+	if ((ret = configure_env(s, cfg)) != 0)
+		goto fail;
+	if (snprintf(path, sizeof(path), "%s/DB_CONFIG", cfg->home) <
+	    (int)sizeof(path) && access(path, F_OK) == 0)
+		log_warn("%s: %s overrides the configured settings", __func__,
+		    path);
+	if ((ret = s->env->open(s->env, cfg->home, DB_CREATE | DB_INIT_TXN |
+	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_RECOVER,
+	    0600)) != 0)
+		goto fail;
+	s->env_open = 1;
+	if ((ret = open_dbs(s)) != 0)
+		goto fail;
+	if (cfg->background && (ret = maintain_start(s)) != 0) {
+		log_error("%s: maintenance thread: %s", __func__,
+		    strerror(ret));
+		store_close(s);
+		return STORE_ERROR;
+	}
+	*out = s;
+	return STORE_OK;
+fail:
+	log_error("%s: %s: %s", __func__, cfg->home, db_strerror(ret));
+	store_close(s);
+	return STORE_ERROR;
+}
+
+/*
+ * Stops the maintenance thread, checkpoints and closes the databases and
+ * the environment, logging failures. Also tears down a half-opened store.
+ */
+void
+store_close(struct store *s)
+{
+	int ret;
+
+	if (s == NULL)
+		return;
+	if (s->thread_running) {
+		pthread_mutex_lock(&s->mtx);
+		s->stopping = 1;
+		pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->mtx);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->sync_init) {
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->mtx);
+	}
+	/* A checkpoint now makes the next start's recovery short. */
+	if (s->env_open && s->db != NULL &&
+	    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
+		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	/* The secondary goes first: the primary refers to it. */
+	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
+		log_error("%s: close %s: %s", __func__, EXPIRY_FILE,
+		    db_strerror(ret));
+	if (s->db != NULL && (ret = s->db->close(s->db, 0)) != 0)
+		log_error("%s: close %s: %s", __func__, PRIMARY_FILE,
+		    db_strerror(ret));
+	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
+		log_error("%s: close environment: %s", __func__,
+		    db_strerror(ret));
+	free(s);
+}

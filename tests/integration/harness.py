@@ -1,0 +1,290 @@
+"""Start and stop the real kvstore-fcgi stack (scripts/stack: spawn-fcgi +
+the service + an unprivileged nginx rendered from nginx/kvstore-fcgi.conf)
+and talk HTTP to it. Python 3 standard library only.
+
+Shared by the integration suites (API tests, crash tests, ...):
+
+    from harness import Stack
+    with Stack(env={"KV_MAX_BATCH_OPS": "4"}) as s:
+        status, headers, body, raw = s.request("POST", "/set", {"key": "k", "value": 1})
+
+Environment read here:
+    KV_TOP_SRCDIR   source tree (default: two levels above this file)
+    KV_BINARY       the built kvstore-fcgi (default: $KV_TOP_SRCDIR/kvstore-fcgi)
+    NGINX, SPAWN_FCGI  passed on to scripts/stack when set and non-empty
+
+Only 127.0.0.1 is ever contacted. Every wait is bounded in time, and a
+stack is always stopped (SIGTERM, then SIGKILL of its whole process group).
+"""
+
+import errno
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HOST = "127.0.0.1"
+
+TOP_SRCDIR = os.environ.get("KV_TOP_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def default_binary():
+    return os.environ.get("KV_BINARY") or os.path.join(TOP_SRCDIR, "kvstore-fcgi")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def encode_body(body):
+    """None -> None; bytes as is; str -> UTF-8; anything else -> compact JSON."""
+    if body is None or isinstance(body, (bytes, bytearray)):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class StackError(Exception):
+    pass
+
+
+class Stack:
+    """One running stack. `env` overrides/extends the environment given to
+    scripts/stack (KV_MAX_VALUE, KV_THREADS, ...). `data_dir` puts the store
+    outside the temporary var dir so that it survives stop() (persistence and
+    crash tests); by default the store lives in the var dir and is removed
+    with it."""
+
+    def __init__(self, env=None, data_dir=None, binary=None, start_timeout=20.0):
+        self.env_overrides = dict(env or {})
+        self.data_dir = data_dir
+        self.binary = binary or default_binary()
+        self.start_timeout = start_timeout
+        self.port = None
+        self.var_dir = None
+        self.proc = None
+        self.log_path = None
+        self._log_file = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        if self.proc is not None:
+            raise StackError("stack already started")
+        stack_script = os.path.join(TOP_SRCDIR, "scripts", "stack")
+        if not os.path.exists(stack_script):
+            raise StackError("missing %s" % stack_script)
+        if not os.access(self.binary, os.X_OK):
+            raise StackError("service binary %s not built" % self.binary)
+        if self.var_dir is None:
+            # Short path: the unix socket lives in here (108-byte limit).
+            self.var_dir = tempfile.mkdtemp(prefix="kvit.", dir="/tmp")
+        self.port = free_port()
+        env = dict(os.environ)
+        # A caller's environment must not redirect this instance elsewhere.
+        for k in ("KV_DATA_DIR", "KV_VAR_DIR", "KV_PORT"):
+            env.pop(k, None)
+        for k in ("NGINX", "SPAWN_FCGI"):
+            if not env.get(k):
+                env.pop(k, None)
+        env.update({
+            "KV_PORT": str(self.port),
+            "KV_VAR_DIR": self.var_dir,
+            "KV_BINARY": self.binary,
+        })
+        if self.data_dir is not None:
+            env["KV_DATA_DIR"] = self.data_dir
+        env.update({k: str(v) for k, v in self.env_overrides.items()})
+        self.log_path = os.path.join(self.var_dir, "stack.log")
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["bash", stack_script], env=env, cwd=self.var_dir,
+            stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            self.wait_healthy(self.start_timeout)
+        except Exception:
+            log = self.read_log()
+            self.stop()
+            raise StackError("stack did not become healthy on port %d:\n%s"
+                             % (self.port, log))
+        return self
+
+    def wait_healthy(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StackError("stack exited with status %s" % self.proc.returncode)
+            try:
+                st, _, body, _ = self.request("GET", "/health", timeout=2.0)
+                if st == 200:
+                    return body
+                last = "status %d" % st
+            except (OSError, http.client.HTTPException) as e:
+                last = repr(e)
+            time.sleep(0.1)
+        raise StackError("GET /health not 200 within %.0f s (last: %s)" % (timeout, last))
+
+    def stop(self, timeout=10.0, remove=True):
+        """SIGTERM the stack, wait up to `timeout`, then SIGKILL its process
+        group. Returns the stack's exit status (None if it had to be killed).
+        Removes the var dir unless remove=False."""
+        rc = None
+        if self.proc is not None:
+            rc = self.terminate(timeout)
+            self.proc = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if remove and self.var_dir is not None:
+            shutil.rmtree(self.var_dir, ignore_errors=True)
+            self.var_dir = None
+        return rc
+
+    def terminate(self, timeout=10.0):
+        p = self.proc
+        rc = None
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                rc = p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                rc = None
+        else:
+            rc = p.returncode
+        # Last resort, and cleanup of anything left behind in the group
+        # (the stack is the leader of its own session/process group).
+        self._kill_group()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        return rc
+
+    def kill(self):
+        """SIGKILL the whole stack at once (crash tests). The var dir stays."""
+        if self.proc is not None:
+            self._kill_group()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+
+    def _kill_group(self):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+
+    def read_log(self, max_bytes=20000):
+        if not self.log_path:
+            return ""
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return ""
+        if max_bytes is not None:
+            data = data[-max_bytes:]
+        return data.decode("utf-8", "replace")
+
+    CRASH_MARK = "kvstore-fcgi exited"
+
+    def crash_count(self):
+        """How often scripts/stack has seen the service die (and restarted it)."""
+        return self.read_log(max_bytes=None).count(self.CRASH_MARK)
+
+    def crash_lines(self, since=0):
+        """The log lines around service deaths after the first `since`."""
+        lines = self.read_log(max_bytes=None).splitlines()
+        out, seen = [], 0
+        for i, line in enumerate(lines):
+            if self.CRASH_MARK in line:
+                seen += 1
+                if seen > since:
+                    out.extend(l for l in lines[max(0, i - 3):i + 1]
+                               if "connect() to unix:" not in l)
+        return "\n".join(out)
+
+    # -- HTTP ------------------------------------------------------------
+
+    @property
+    def base_url(self):
+        return "http://%s:%d" % (HOST, self.port)
+
+    def request(self, method, path, body=None, headers=None, timeout=10.0):
+        """One HTTP request on a fresh connection. `path` goes on the wire
+        as given (percent-encode it yourself). Returns (status, headers with
+        lowercased names, parsed JSON or None, raw body bytes)."""
+        return request(self.port, method, path, body, headers, timeout)
+
+
+def request(port, method, path, body=None, headers=None, timeout=10.0):
+    data = encode_body(body)
+    hdrs = {}
+    if data is not None:
+        hdrs["Content-Type"] = "application/json"
+    for k, v in (headers or {}).items():
+        hdrs[k] = v
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may answer (413) and close before the whole body is
+            # sent; its reply is still readable.
+            pass
+        resp = conn.getresponse()
+        raw = resp.read()
+        h = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            h[k] = v if k not in h else h[k] + ", " + v
+        parsed = None
+        if raw:
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                parsed = None
+        return resp.status, h, parsed, raw
+    finally:
+        conn.close()
+
+
+def tools_present():
+    """(nginx, spawn-fcgi) paths as scripts/stack would find them, or None."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    nginx = os.environ.get("NGINX") or shutil.which("nginx", path=path)
+    spawn = os.environ.get("SPAWN_FCGI") or shutil.which("spawn-fcgi")
+    return nginx, spawn

@@ -1050,3 +1050,48 @@ out:
 	json_object_put(jb);
 	return eq;
 }
+
+/* Reads an integer member into f, as field_ttl_get does for "ttl". */
+static void
+field_int_get(struct json_object *obj, const char *member,
+    struct field_int *f)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, member, &v))
+		return;
+	if (v == NULL)
+		f->st = FIELD_NULL;
+	else if (!json_object_is_type(v, json_type_int))
+		f->st = FIELD_BADTYPE;
+	else {
+		f->v = json_object_get_int64(v);
+		f->st = FIELD_OK;
+	}
+}
+
+int
+codec_decode_item(const char *line, size_t len, unsigned max_depth,
+    struct body_item *out, char *err, size_t errlen)
+{
+	struct json_object *root;
+
+	memset(out, 0, sizeof(*out));
+	if ((root = parse_object(line, len, max_depth, err, errlen)) == NULL)
+		return -1;
+	field_str_get(root, "key", &out->key);
+	field_json_get(root, "value", &out->value);
+	field_int_get(root, "expires", &out->expires);
+	json_object_put(root);
+	return 0;
+}
+
+void
+codec_item_free(struct body_item *it)
+{
+	if (it == NULL)
+		return;
+	free(it->key.s);
+	free(it->value.text);
+	memset(it, 0, sizeof(*it));
+}

@@ -105,4 +105,21 @@ void	codec_put_str(struct buf *, const char *s, size_t len);
  */
 int	codec_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* One line of `kvstore-admin dump`: {"key":K,"value":V,"expires":E}. */
+struct body_item {
+	struct field_str	key;
+	struct field_json	value;
+	struct field_int	expires;	/* ms since the epoch; null: none */
+};
+
+/*
+ * Validates and decodes one dump line as strictly as a request body, so
+ * that `kvstore-admin load` accepts exactly what the API would. Returns 0,
+ * or -1 with err set ("Invalid JSON body: ..." or "Request body must be a
+ * JSON object"); out is then empty. Free with codec_item_free.
+ */
+int	codec_decode_item(const char *line, size_t len, unsigned max_depth,
+	    struct body_item *out, char *err, size_t errlen);
+void	codec_item_free(struct body_item *);
+
 #endif

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "cursor.h"
 #include "handler.h"
+#include "metrics.h"
 
 #define TTL_MAX			315360000	/* ten years, in seconds */
 #define LIST_DEFAULT_LIMIT	100
@@ -563,4 +564,21 @@ handler_health(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"status\":\"healthy\",\"kvStoreCheck\":\"ok\"}");
+}
+
+/*
+ * GET /metrics: the Prometheus text exposition. Never touches a record:
+ * the store's numbers are counters, file sizes and the last key count.
+ */
+void
+handler_metrics(const struct ctx *c, const struct req *r, struct resp *resp)
+{
+	struct store_stats st;
+
+	/* A failed statistic is logged there; the rest is still worth it. */
+	(void)store_stats(c->store, 0, &st);
+	resp->status = 200;
+	resp->content_type = METRICS_CONTENT_TYPE;
+	buf_reset(&resp->body);
+	metrics_render(&resp->body, &st);
 }

@@ -25,5 +25,6 @@ void	handler_delete(const struct ctx *, const struct req *, struct resp *);
 void	handler_tas(const struct ctx *, const struct req *, struct resp *);
 void	handler_batch(const struct ctx *, const struct req *, struct resp *);
 void	handler_health(const struct ctx *, const struct req *, struct resp *);
+void	handler_metrics(const struct ctx *, const struct req *, struct resp *);
 
 #endif

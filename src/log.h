@@ -1,6 +1,7 @@
 /*
  * log: the one logging path. Lines go to stderr as "LEVEL: message", ready
- * for journald or a terminal; lines below the configured level are dropped.
+ * for a terminal or journald (with a "<N>" priority prefix when stderr is
+ * the journal); lines below the configured level are dropped.
  */
 #ifndef KV_LOG_H
 #define KV_LOG_H
@@ -8,6 +9,8 @@
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void	log_set_level(enum log_level);
+/* The program name that starts every line; name must outlive the process. */
+void	log_set_name(const char *name);
 int	log_parse_level(const char *, enum log_level *);	/* 0 ok, -1 unknown */
 void	log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

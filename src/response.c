@@ -42,6 +42,7 @@ resp_init(struct resp *r)
 	r->status = 0;
 	r->allow = NULL;
 	r->retry_after = 0;
+	r->content_type = RESP_JSON;
 	buf_init(&r->body);
 }
 
@@ -57,6 +58,7 @@ void
 resp_error(struct resp *r, int status, const char *msg)
 {
 	r->status = status;
+	r->content_type = RESP_JSON;
 	buf_reset(&r->body);
 	buf_adds(&r->body, "{\"success\":false,\"error\":");
 	codec_put_str(&r->body, msg, strlen(msg));

@@ -11,8 +11,11 @@ struct resp {
 	int		 status;	/* 0 until a handler sets it */
 	const char	*allow;		/* Allow header for 405 and OPTIONS, or NULL */
 	int		 retry_after;	/* seconds for Retry-After, 0 = none */
-	struct buf	 body;		/* JSON; empty for 204 */
+	const char	*content_type;	/* static string; resp_init: JSON */
+	struct buf	 body;		/* JSON unless content_type says; empty for 204 */
 };
+
+#define RESP_JSON	"application/json"
 
 void	resp_init(struct resp *);
 void	resp_free(struct resp *);

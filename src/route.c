@@ -27,7 +27,11 @@ static const struct route routes[] = {
 	{ "/delete", 0, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
 	{ "/delete/", 1, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
 	{ "/health", 0, handler_health, NULL, NULL, "GET, OPTIONS" },
+	{ "/metrics", 0, handler_metrics, NULL, NULL, "GET, OPTIONS" },
 };
+
+#define NROUTES		(sizeof(routes) / sizeof(routes[0]))
+#define ROUTE_OTHER	NROUTES		/* id of requests that match no row */
 
 static const struct route *
 route_lookup(const char *path)
@@ -84,16 +88,34 @@ route_find(const struct req *r, int *status, const char **allow)
 	return h;
 }
 
-void
+size_t
+route_count(void)
+{
+	return NROUTES + 1;
+}
+
+const char *
+route_name(size_t id)
+{
+	if (id < NROUTES)
+		return routes[id].path;
+	return id == ROUTE_OTHER ? "other" : NULL;
+}
+
+size_t
 route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
 {
+	const struct route *rt;
 	const char *allow;
 	handler_fn h;
+	size_t id;
 	int status;
 
+	rt = route_lookup(r->path);
+	id = rt != NULL ? (size_t)(rt - routes) : ROUTE_OTHER;
 	if ((h = route_find(r, &status, &allow)) != NULL) {
 		h(c, r, resp);
-		return;
+		return id;
 	}
 	switch (status) {
 	case 204:
@@ -108,4 +130,5 @@ route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
 		resp_error(resp, 404, "Not found");
 		break;
 	}
+	return id;
 }

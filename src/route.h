@@ -7,8 +7,19 @@
 
 #include "handler.h"
 
-/* Dispatches r to its handler, or fills resp with 204/404/405. */
-void	route_dispatch(const struct ctx *, const struct req *, struct resp *);
+/*
+ * Dispatches r to its handler, or fills resp with 204/404/405. Returns
+ * the route id of r's path, for metrics (see route_name).
+ */
+size_t	route_dispatch(const struct ctx *, const struct req *, struct resp *);
+
+/*
+ * Route ids are 0..route_count()-1: one per row of the table, named by
+ * its path ("/get/" stands for /get/KEY), then "other" for every path the
+ * table does not know. route_name returns NULL for any other id.
+ */
+size_t	route_count(void);
+const char *route_name(size_t id);
 
 /*
  * Looks up r's route without running it. Returns the handler, or NULL with

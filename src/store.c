@@ -20,9 +20,13 @@
  * once, with the name of the public function that failed.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +45,7 @@
 #define EXPIRY_FILE	"expiry.db"
 #define HDR_LEN		8		/* big-endian expiry before the value */
 
-#define DEFAULT_CACHE	(32u * 1024 * 1024)
+#define DEFAULT_CACHE	(24u * 1024 * 1024)	/* as config.c's default */
 /*
  * Page-level locking takes a few locks per op on the primary and on the
  * secondary; a batch of ~1000 ops across many worker threads needs far more
@@ -67,12 +71,30 @@
 #define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
 #define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
 
+/*
+ * Event counters for store_stats(), bumped with relaxed atomics so that
+ * counting never adds a lock to the request path.
+ */
+struct store_counters {
+	_Atomic uint64_t	 commits;
+	_Atomic uint64_t	 aborts;
+	_Atomic uint64_t	 deadlocks;	/* conflicts retried */
+	_Atomic uint64_t	 busy;		/* calls that ran out of retries */
+	_Atomic uint64_t	 nospace;
+	_Atomic uint64_t	 swept;
+	_Atomic uint64_t	 keys;		/* at the last count */
+	_Atomic uint64_t	 keys_expiring;
+	_Atomic int		 keys_counted;
+};
+
 struct store {
 	DB_ENV			*env;
 	DB			*db;		/* primary */
 	DB			*exp;		/* secondary on expiry */
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
+	char			*home;
+	struct store_counters	 ctr;
 
 	pthread_t		 thread;
 	int			 thread_running;
@@ -81,6 +103,13 @@ struct store {
 	int			 sync_init;	/* mtx and cond initialized */
 	int			 stopping;
 };
+
+/* Adds n to an event counter; ordering does not matter to a counter. */
+static inline void
+ctr_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 /*
  * A transaction body. It returns 0 to commit or a BDB error code to abort;
@@ -265,9 +294,13 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		ret = body(s, txn, arg, &rollback);
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
-			if ((ret = txn->commit(txn, 0)) == 0)
+			if ((ret = txn->commit(txn, 0)) == 0) {
+				ctr_add(&s->ctr.commits, 1);
 				return STORE_OK;
+			}
+			ctr_add(&s->ctr.aborts, 1);
 		} else {
+			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
 				    db_strerror(tret));
@@ -279,13 +312,17 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		reset(arg);
 		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
 			goto fail;
+		ctr_add(&s->ctr.deadlocks, 1);
 	}
-	if (!(flags & RUN_BACKGROUND))
+	if (!(flags & RUN_BACKGROUND)) {
+		ctr_add(&s->ctr.busy, 1);
 		log_warn("%s: gave up after %d deadlocks", func, RETRY_MAX);
+	}
 	return STORE_BUSY;
 fail:
 	reset(arg);
 	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
+		ctr_add(&s->ctr.nospace, 1);
 		log_error("%s: %s: disk full", func, db_strerror(ret));
 		return STORE_NOSPACE;
 	}
@@ -455,7 +492,54 @@ struct exec_ctx {
 	store_eq_fn		 eq;
 	struct op_result	*results;
 	size_t			 failed;
+	const struct op		**order;	/* ops by key; NULL for one op */
 };
+
+static int	key_cmp(const char *, size_t, const char *, size_t);
+
+/* Orders pointers to ops by key, in btree order (a qsort callback). */
+static int
+op_order(const void *a, const void *b)
+{
+	const struct op *x = *(const struct op *const *)a;
+	const struct op *y = *(const struct op *const *)b;
+
+	return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+/*
+ * Write-locks the page of every key of a batch, in key order, before any
+ * op runs. Batches that lock pages in the order of their ops deadlock
+ * whenever two of them reach two pages in opposite orders (3 retries for
+ * every 4 commits with 32 clients sending 10 random keys each, measured
+ * with bench/); when all take their leaf pages in key order, no two can
+ * wait on each other there. A DB_RMW read of zero bytes takes the lock and
+ * copies nothing; an absent key locks the page it would go to.
+ */
+static int
+exec_lock(struct store *s, DB_TXN *txn, const struct exec_ctx *c)
+{
+	const struct op *op, *prev = NULL;
+	DBT k, d;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < c->n; prev = op, i++) {
+		op = c->order[i];
+		if (prev != NULL &&
+		    key_cmp(prev->key, prev->klen, op->key, op->klen) == 0)
+			continue;
+		memset(&k, 0, sizeof(k));
+		memset(&d, 0, sizeof(d));
+		k.data = (void *)op->key;
+		k.size = (u_int32_t)op->klen;
+		d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		ret = s->db->get(s->db, txn, &k, &d, DB_RMW);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return ret;
+	}
+	return 0;
+}
 
 /*
  * Runs one test-and-set: reads under a write lock (DB_RMW) so no other
@@ -497,6 +581,8 @@ exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 	size_t i;
 	int ret, unmet;
 
+	if (c->order != NULL && (ret = exec_lock(s, txn, c)) != 0)
+		return ret;
 	for (i = 0; i < c->n; i++) {
 		op = &c->ops[i];
 		r = &c->results[i];
@@ -552,10 +638,18 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
     size_t *failed)
 {
 	struct exec_ctx c;
+	size_t i;
 	int ret;
 
 	if (n == 0)
 		return STORE_OK;
+	c.order = NULL;
+	if (n > 1) {
+		c.order = xcalloc(n, sizeof(*c.order));
+		for (i = 0; i < n; i++)
+			c.order[i] = &ops[i];
+		qsort(c.order, n, sizeof(*c.order), op_order);
+	}
 	c.ops = ops;
 	c.n = n;
 	c.atomic = atomic;
@@ -565,6 +659,7 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.failed = 0;
 	memset(results, 0, n * sizeof(*results));
 	ret = store_run(s, 0, exec_body, exec_reset, &c, __func__);
+	free(c.order);
 	if (ret == STORE_CONDITION && failed != NULL)
 		*failed = c.failed;
 	return ret;
@@ -822,6 +917,7 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
 		if (c.done || c.removed == 0)
 			break;
 	}
+	ctr_add(&s->ctr.swept, total);
 	if (removed != NULL)
 		*removed = total;
 	return ret;
@@ -868,6 +964,8 @@ store_check(struct store *s)
 
 /* Maintenance */
 
+static int	count_keys(struct store *);
+
 /* Runs one second's maintenance; failures are logged where they happen. */
 static void
 maintain(struct store *s, int checkpoint)
@@ -885,6 +983,10 @@ maintain(struct store *s, int checkpoint)
 	if (checkpoint &&
 	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	/* The key count walks the whole tree: only now and then. */
+	if (checkpoint || !atomic_load_explicit(&s->ctr.keys_counted,
+	    memory_order_relaxed))
+		(void)count_keys(s);
 }
 
 /* The maintenance thread: one tick a second until store_close wakes it. */
@@ -989,6 +1091,7 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	    DB_SET_LOCK_TIMEOUT)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
 		return ret;
+
 	/* Never DB_TXN_NOSYNC: it loses commits on a plain process crash. */
 	if (cfg->durability == STORE_DURABLE_WRITE &&
 	    (ret = env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1)) != 0)
@@ -996,17 +1099,56 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	return 0;
 }
 
+#define ENV_SUBSYSTEMS	(DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL)
+
+/*
+ * How each store_mode opens the environment: normal recovery at every
+ * start, or catastrophic recovery (every log file present replayed) for a
+ * copy made while the service ran.
+ *
+ * DB_PRIVATE keeps the regions (cache, locks, log buffer) in this
+ * process's heap. File-backed regions are sparse files that grow while
+ * the service runs; on a full disk, touching a new page of one kills the
+ * process with SIGBUS instead of failing a write with ENOSPC. DB_REGION_INIT
+ * does not help: it fills a region file when it is created, but the cache
+ * region starts small and grows sparsely later (seen: SIGBUS in
+ * __env_alloc under __memp_fget). Only one process ever opens the
+ * environment (kvstore-fcgi and kvstore-admin lock the data directory),
+ * so nothing needs to share them; kvstore-admin copies a live store's
+ * files instead of joining its environment (see backup.c).
+ */
+static const u_int32_t open_modes[] = {
+	[STORE_MODE_OWN] = DB_CREATE | ENV_SUBSYSTEMS | DB_RECOVER | DB_PRIVATE,
+	[STORE_MODE_RESTORE] = DB_CREATE | ENV_SUBSYSTEMS | DB_RECOVER_FATAL |
+	    DB_PRIVATE,
+};
+
 /* Opens and recovers the environment in cfg->home (see store.h). */
 int
 store_open(const struct store_cfg *cfg, struct store **out)
 {
 	struct store *s;
+	struct stat st;
 	char path[4096];
 	int ret;
 
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->home = xmemdup(cfg->home, strlen(cfg->home));
+	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
+		ret = EINVAL;
+		goto fail;
+	}
+	/* BDB leaks its private regions when asked to open a missing home. */
+	if (stat(cfg->home, &st) != 0) {
+		ret = errno;
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		ret = ENOTDIR;
+		goto fail;
+	}
 	if ((ret = db_env_create(&s->env, 0)) != 0) {
 		s->env = NULL;
 		goto fail;
@@ -1018,9 +1160,8 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	    (int)sizeof(path) && access(path, F_OK) == 0)
 		log_warn("%s: %s overrides the configured settings", __func__,
 		    path);
-	if ((ret = s->env->open(s->env, cfg->home, DB_CREATE | DB_INIT_TXN |
-	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_RECOVER,
-	    0600)) != 0)
+	if ((ret = s->env->open(s->env, cfg->home, open_modes[cfg->mode] |
+	    DB_THREAD, 0600)) != 0)
 		goto fail;
 	s->env_open = 1;
 	if ((ret = open_dbs(s)) != 0)
@@ -1075,5 +1216,370 @@ store_close(struct store *s)
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
+	free(s->home);
 	free(s);
+}
+
+/* Operations: statistics, checkpoints, backup, verification, loading */
+
+/*
+ * Counts the records of both trees with a full statistics walk at
+ * read-committed isolation, for store_stats. Fast statistics would not
+ * do: without record numbers, Berkeley DB only reports the count saved by
+ * the last full walk (seen: 0 for a fresh store of 1000 keys).
+ */
+static int
+count_keys(struct store *s)
+{
+	DB_BTREE_STAT *pst = NULL, *est = NULL;
+	int ret;
+
+	if ((ret = s->db->stat(s->db, NULL, &pst, DB_READ_COMMITTED)) != 0 ||
+	    (ret = s->exp->stat(s->exp, NULL, &est, DB_READ_COMMITTED)) != 0)
+		goto done;
+	atomic_store_explicit(&s->ctr.keys, pst->bt_nkeys,
+	    memory_order_relaxed);
+	atomic_store_explicit(&s->ctr.keys_expiring, est->bt_ndata,
+	    memory_order_relaxed);
+	atomic_store_explicit(&s->ctr.keys_counted, 1, memory_order_relaxed);
+done:
+	free(pst);
+	free(est);
+	/* A conflict with a writer is not worth more than a note. */
+	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
+		log_debug("%s: %s, counting again later", __func__,
+		    db_strerror(ret));
+	else if (ret != 0)
+		log_warn("%s: %s", __func__, db_strerror(ret));
+	return ret;
+}
+
+/* Returns 1 if name is a log file of the environment: "log." + 10 digits. */
+static int
+is_log_file(const char *name)
+{
+	size_t i;
+
+	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
+		return 0;
+	for (i = 4; i < 14; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Adds up the disk space of the database and log files in home. */
+static int
+file_sizes(const char *home, struct store_stats *out)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if ((d = opendir(home)) == NULL)
+		return errno;
+	while ((e = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+		    || !S_ISREG(st.st_mode))
+			continue;
+		/* Blocks, not sizes: BDB creates log files sparse, at full size. */
+		if (strcmp(e->d_name, PRIMARY_FILE) == 0 ||
+		    strcmp(e->d_name, EXPIRY_FILE) == 0)
+			out->data_bytes += (uint64_t)st.st_blocks * 512;
+		else if (is_log_file(e->d_name)) {
+			out->log_bytes += (uint64_t)st.st_blocks * 512;
+			out->log_files++;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Collects counters, file sizes and cache statistics (see store.h). */
+int
+store_stats(struct store *s, int count, struct store_stats *out)
+{
+	DB_MPOOL_STAT *mst = NULL;
+	int ret, rc = STORE_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (count && count_keys(s) != 0)
+		rc = STORE_ERROR;
+	out->commits = atomic_load_explicit(&s->ctr.commits,
+	    memory_order_relaxed);
+	out->aborts = atomic_load_explicit(&s->ctr.aborts,
+	    memory_order_relaxed);
+	out->deadlocks = atomic_load_explicit(&s->ctr.deadlocks,
+	    memory_order_relaxed);
+	out->busy = atomic_load_explicit(&s->ctr.busy, memory_order_relaxed);
+	out->nospace = atomic_load_explicit(&s->ctr.nospace,
+	    memory_order_relaxed);
+	out->swept = atomic_load_explicit(&s->ctr.swept, memory_order_relaxed);
+	out->keys = atomic_load_explicit(&s->ctr.keys, memory_order_relaxed);
+	out->keys_expiring = atomic_load_explicit(&s->ctr.keys_expiring,
+	    memory_order_relaxed);
+	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
+	    memory_order_relaxed);
+	if ((ret = file_sizes(s->home, out)) != 0) {
+		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
+		rc = STORE_ERROR;
+	}
+	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {
+		log_warn("%s: memp_stat: %s", __func__, db_strerror(ret));
+		rc = STORE_ERROR;
+	} else {
+		out->cache_hits = mst->st_cache_hit;
+		out->cache_misses = mst->st_cache_miss;
+		free(mst);
+	}
+	return rc;
+}
+
+/* Forces a checkpoint; the log files it frees are removed automatically. */
+int
+store_checkpoint(struct store *s)
+{
+	int ret;
+
+	if ((ret = s->env->txn_checkpoint(s->env, 0, 0, DB_FORCE)) != 0) {
+		log_error("%s: %s", __func__, db_strerror(ret));
+		return ret == ENOSPC ? STORE_NOSPACE : STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+/*
+ * Checkpoints, then lets Berkeley DB copy the databases and the log into
+ * dir. The checkpoint also flushes the log buffer, so commits made in
+ * write mode are in the copy too.
+ */
+int
+store_backup(struct store *s, const char *dir)
+{
+	int ret;
+
+	if ((ret = store_checkpoint(s)) != STORE_OK)
+		return ret;
+	if ((ret = s->env->backup(s->env, dir, DB_CREATE |
+	    DB_BACKUP_CLEAN)) != 0) {
+		log_error("%s: %s: %s", __func__, dir, db_strerror(ret));
+		return ret == ENOSPC || ret == EDQUOT ? STORE_NOSPACE :
+		    STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+struct audit_ctx {
+	int64_t			 now_ms;
+	int			 check_index;
+	uint64_t		 indexed;	/* records with expiry, any age */
+	struct store_audit	*out;
+};
+
+/*
+ * Checks that the index holds (expiry -> key) for one record. Returns a
+ * BDB code; a missing entry is counted, not an error.
+ */
+static int
+audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
+    const DBT *k, const unsigned char *hdr)
+{
+	DBT sk, pk, pd;
+	unsigned char exp[HDR_LEN];
+	int ret;
+
+	memcpy(exp, hdr, HDR_LEN);
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&pd, 0, sizeof(pd));
+	sk.data = exp;
+	sk.size = HDR_LEN;
+	pk.data = k->data;
+	pk.size = k->size;
+	pk.ulen = k->size;
+	sk.ulen = HDR_LEN;
+	/* DB_THREAD wants every DBT to say who owns its memory. */
+	sk.flags = DB_DBT_USERMEM;
+	pk.flags = DB_DBT_USERMEM;
+	pd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	ret = s->exp->pget(s->exp, txn, &sk, &pk, &pd, DB_GET_BOTH);
+	if (ret == DB_NOTFOUND) {
+		c->out->index_missing++;
+		return 0;
+	}
+	return ret;
+}
+
+/* Walks the primary, counting; then, with check_index, sizes the index. */
+static int
+audit_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct audit_ctx *c = arg;
+	struct store_audit *a = c->out;
+	DB_BTREE_STAT *est = NULL;
+	DBC *cur = NULL;
+	DBT k, d;
+	int64_t expires;
+	int ret, tret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = DB_DBT_REALLOC;
+	d.flags = DB_DBT_REALLOC;
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		goto done;
+	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		a->records++;
+		if (d.size < HDR_LEN) {
+			a->bad_records++;
+			continue;
+		}
+		expires = (int64_t)be64_get(d.data);
+		if (expires != 0) {
+			c->indexed++;
+			if (c->check_index &&
+			    (ret = audit_index(s, txn, c, &k, d.data)) != 0)
+				break;
+		}
+		if (is_expired(expires, c->now_ms)) {
+			a->expired++;
+			continue;
+		}
+		a->live++;
+		a->key_bytes += k.size;
+		a->value_bytes += d.size - HDR_LEN;
+		if (expires == 0)
+			continue;
+		a->expiring++;
+		if (a->first_expiry == 0 || expires < a->first_expiry)
+			a->first_expiry = expires;
+		if (expires > a->last_expiry)
+			a->last_expiry = expires;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if (ret == 0 && c->check_index &&
+	    (ret = s->exp->stat(s->exp, txn, &est, 0)) == 0) {
+		if (est->bt_ndata > c->indexed - a->index_missing)
+			a->index_extra = est->bt_ndata -
+			    (c->indexed - a->index_missing);
+		free(est);
+	}
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	free(d.data);
+	return ret;
+}
+
+/* Forgets what an aborted walk counted. */
+static void
+audit_reset(void *arg)
+{
+	struct audit_ctx *c = arg;
+
+	memset(c->out, 0, sizeof(*c->out));
+	c->indexed = 0;
+}
+
+/* Counts every record, checking the index if asked (see store.h). */
+int
+store_audit(struct store *s, int64_t now_ms, int check_index,
+    struct store_audit *out)
+{
+	struct audit_ctx c;
+
+	memset(out, 0, sizeof(*out));
+	c.now_ms = now_ms;
+	c.check_index = check_index;
+	c.indexed = 0;
+	c.out = out;
+	return store_run(s, RUN_READ_COMMITTED, audit_body, audit_reset, &c,
+	    __func__);
+}
+
+/* Verifies both database files of a closed environment (see store.h). */
+int
+store_verify(const char *home)
+{
+	static const char *const files[] = { PRIMARY_FILE, EXPIRY_FILE };
+	char path[4096];
+	DB *db;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
+		    files[i]) >= sizeof(path)) {
+			ret = ENAMETOOLONG;
+			goto fail;
+		}
+		if ((ret = db_create(&db, NULL, 0)) != 0)
+			goto fail;
+		db->set_errcall(db, store_errcall);
+		/* The handle is gone after verify, whatever it returns. */
+		if ((ret = db->verify(db, path, NULL, NULL, 0)) != 0)
+			goto fail;
+	}
+	return STORE_OK;
+fail:
+	log_error("%s: %s: %s", __func__, path, db_strerror(ret));
+	return STORE_ERROR;
+}
+
+struct load_ctx {
+	const struct store_item	*items;
+	size_t			 n;
+};
+
+/* Writes every item with the expiry it carries. */
+static int
+load_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+{
+	struct load_ctx *c = arg;
+	const struct store_item *it;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < c->n; i++) {
+		it = &c->items[i];
+		if ((ret = rec_put(s, txn, it->key, it->klen, it->val,
+		    it->vlen, it->expires)) != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* store_load keeps no state between attempts. */
+static void
+load_reset(void *arg)
+{
+}
+
+/* Writes items in one transaction, keeping their expiry (see store.h). */
+int
+store_load(struct store *s, const struct store_item *items, size_t n)
+{
+	struct load_ctx c;
+
+	if (n == 0)
+		return STORE_OK;
+	c.items = items;
+	c.n = n;
+	return store_run(s, 0, load_body, load_reset, &c, __func__);
+}
+
+/* Measures the files of a store that need not be open (see store.h). */
+int
+store_disk_usage(const char *home, struct store_stats *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = file_sizes(home, out)) != 0) {
+		log_error("%s: %s: %s", __func__, home, strerror(ret));
+		return STORE_ERROR;
+	}
+	return STORE_OK;
 }

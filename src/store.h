@@ -34,11 +34,22 @@ enum store_durability {
 	STORE_DURABLE_WRITE,	/* log written to the OS at commit, fsync'ed each second */
 };
 
+/*
+ * How store_open recovers the environment. The regions are private to
+ * the process, so the caller must make sure that no other process opens
+ * the same home (kvstore-fcgi and kvstore-admin lock the data directory).
+ */
+enum store_mode {
+	STORE_MODE_OWN = 0,	/* create if needed, run normal recovery */
+	STORE_MODE_RESTORE,	/* catastrophic recovery: a copy of a live store */
+};
+
 struct store_cfg {
 	const char		*home;		/* data directory, must exist */
 	enum store_durability	 durability;
 	size_t			 cache_bytes;	/* BDB cache; 0 = default */
 	int			 background;	/* run the maintenance thread */
+	enum store_mode		 mode;		/* default: STORE_MODE_OWN */
 };
 
 struct store_item {
@@ -105,5 +116,106 @@ const char *store_strerror(int);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t	store_now_ms(void);
+
+/* Operations: statistics, checkpoints, backup, verification, loading. */
+
+struct store_stats {
+	/*
+	 * Events since this handle was opened (a joined handle counts only
+	 * its own). Every transaction counts, reads and the sweeper's too.
+	 */
+	uint64_t	 commits;
+	uint64_t	 aborts;	/* rollbacks: conflicts, conditions, errors */
+	uint64_t	 deadlocks;	/* conflicts that were retried */
+	uint64_t	 busy;		/* calls refused with STORE_BUSY */
+	uint64_t	 nospace;	/* calls refused with STORE_NOSPACE */
+	uint64_t	 swept;		/* expired records removed */
+	/*
+	 * Records in the store at the last count, expired ones the sweeper
+	 * has not removed yet included. The maintenance thread counts at
+	 * start and at every checkpoint (30 s); keys_counted is 0 before.
+	 */
+	uint64_t	 keys;
+	uint64_t	 keys_expiring;	/* of which have an expiry */
+	int		 keys_counted;
+	/* Disk space of the files in the home now: the databases, the log. */
+	uint64_t	 data_bytes;
+	uint64_t	 log_bytes;
+	uint64_t	 log_files;
+	/* Page lookups in the Berkeley DB cache since the environment opened. */
+	uint64_t	 cache_hits;
+	uint64_t	 cache_misses;
+};
+
+/*
+ * Fills *out without blocking any request: counters, file sizes and cache
+ * statistics. With count set, counts the records first (a walk of both
+ * trees at read-committed isolation: costs a read of every page).
+ * Returns STORE_OK, or STORE_ERROR (logged) if a count or a statistic
+ * failed; the other fields are filled either way.
+ */
+int	store_stats(struct store *, int count, struct store_stats *out);
+
+/*
+ * Fills only the disk fields of *out (data_bytes, log_bytes, log_files)
+ * from the files in home, open or not; the rest is zeroed.
+ */
+int	store_disk_usage(const char *home, struct store_stats *out);
+
+/*
+ * Forces a checkpoint: every committed write reaches the database files,
+ * and log files no longer needed for normal recovery are removed.
+ */
+int	store_checkpoint(struct store *);
+
+/*
+ * Hot backup into dir (created if missing; files already there are
+ * removed first): a checkpoint, then Berkeley DB's own copy of the
+ * database files and of every log file they need, while other threads
+ * of this process may go on writing. The copy holds every transaction
+ * committed before the call, and must go through catastrophic recovery
+ * (STORE_MODE_RESTORE) before use.
+ */
+int	store_backup(struct store *, const char *dir);
+
+/* What store_audit found: a walk of every record. */
+struct store_audit {
+	uint64_t	 records;	/* in the primary */
+	uint64_t	 live;		/* not expired at now_ms */
+	uint64_t	 expired;	/* expired, not swept yet */
+	uint64_t	 expiring;	/* live with an expiry */
+	uint64_t	 key_bytes;	/* of live records */
+	uint64_t	 value_bytes;	/* of live records */
+	int64_t		 first_expiry;	/* soonest live expiry, ms; 0 = none */
+	int64_t		 last_expiry;	/* latest live expiry, ms; 0 = none */
+	/* Only with check_index: damage a verification reports. */
+	uint64_t	 bad_records;	/* shorter than the expiry header */
+	uint64_t	 index_missing;	/* record with expiry not in the index */
+	uint64_t	 index_extra;	/* index entries without their record */
+};
+
+/*
+ * Walks every record at read-committed isolation (writers are never
+ * held up for long). check_index also checks each expiring record
+ * against the expiry index and counts the index: meaningful only on a
+ * store nothing else writes to.
+ */
+int	store_audit(struct store *, int64_t now_ms, int check_index,
+	    struct store_audit *out);
+
+/*
+ * Runs Berkeley DB's structural verification (DB->verify) on both
+ * database files in home. No environment may be open on home, in this
+ * process or another. Returns STORE_OK, or STORE_ERROR with the problem
+ * logged.
+ */
+int	store_verify(const char *home);
+
+/*
+ * Writes items[0..n) in ONE transaction, each with its own absolute
+ * expiry in ms (0 = none), replacing existing keys. Nothing is written
+ * unless everything is.
+ */
+int	store_load(struct store *, const struct store_item *items, size_t n);
 
 #endif

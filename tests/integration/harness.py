@@ -17,6 +17,7 @@ Only 127.0.0.1 is ever contacted. Every wait is bounded in time, and a
 stack is always stopped (SIGTERM, then SIGKILL of its whole process group).
 """
 
+import atexit
 import errno
 import http.client
 import json
@@ -25,10 +26,31 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 HOST = "127.0.0.1"
+
+# What AddressSanitizer, LeakSanitizer and UBSan print when a sanitizer
+# build of the service finds something. Stack.stop() looks for them in the
+# service's log; any finding fails the whole run (exit status 1) at exit,
+# whatever the suite itself reported, since leaks show only at shutdown.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+_sanitizer_findings = []
+
+
+def _exit_on_sanitizer_findings():
+    if _sanitizer_findings:
+        sys.stdout.flush()
+        sys.stderr.write("FAIL: the service reported sanitizer errors:\n%s\n"
+                         % "\n".join(_sanitizer_findings))
+        sys.stderr.flush()
+        os._exit(1)
+
+
+atexit.register(_exit_on_sanitizer_findings)
 
 TOP_SRCDIR = os.environ.get("KV_TOP_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -158,6 +180,9 @@ class Stack:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        report = self.sanitizer_report()
+        if report:
+            _sanitizer_findings.append(report)
         if remove and self.var_dir is not None:
             shutil.rmtree(self.var_dir, ignore_errors=True)
             self.var_dir = None
@@ -236,6 +261,45 @@ class Stack:
                     out.extend(l for l in lines[max(0, i - 3):i + 1]
                                if "connect() to unix:" not in l)
         return "\n".join(out)
+
+    def service_pid(self):
+        """The pid of the running kvstore-fcgi of this stack (its session's
+        process of that name), or None."""
+        if self.proc is None:
+            return None
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # "pid (comm) state ppid pgrp session ..."; comm may hold spaces.
+            comm = stat[stat.find("(") + 1:stat.rfind(")")]
+            fields = stat[stat.rfind(")") + 2:].split()
+            if comm == "kvstore-fcgi" and int(fields[3]) == self.proc.pid:
+                return int(entry)
+        return None
+
+    def sanitizer_report(self, context=40):
+        """The service log from its first sanitizer finding on (at most
+        `context` lines), or "" when there is none.
+
+        A leak report right after a "fatal:" line does not count: the
+        process was giving up at startup, and Berkeley DB leaks a little
+        when opening a panicked environment fails (the full-disk test
+        does that on purpose)."""
+        lines = self.read_log(max_bytes=None).splitlines()
+        last = ""
+        for i, line in enumerate(lines):
+            if line.startswith("kvstore-fcgi: "):
+                last = line
+            if any(m in line for m in SANITIZER_MARKS):
+                if "LeakSanitizer" in line and last.startswith("kvstore-fcgi: fatal:"):
+                    continue
+                return "\n".join(lines[i:i + context])
+        return ""
 
     # -- HTTP ------------------------------------------------------------
 

@@ -44,15 +44,42 @@ config_load__defaults__as_documented(void **state)
 
 	assert_int_equal(load(&c, 2, argv), CONFIG_OK);
 	assert_string_equal(c.data_dir, "/tmp/x");
-	assert_int_equal(c.threads, 4);
+	assert_int_equal(c.threads, 16);
 	assert_int_equal(c.durability, STORE_DURABLE_SYNC);
 	assert_int_equal(c.max_body, 2097152);
 	assert_int_equal(c.max_value, 1048576);
 	assert_int_equal(c.max_batch_ops, 128);
 	assert_int_equal(c.list_max, 1000);
 	assert_int_equal(c.max_depth, 64);
+	assert_int_equal(c.cache_bytes, 24 << 20);
 	assert_string_equal(c.cors_origin, "*");
 	assert_int_equal(c.log_level, LOG_LVL_INFO);
+}
+
+static void
+config_load__write_durability__fewer_default_threads(void **state)
+{
+	char *argv[] = { "kvstore-fcgi", "--data-dir=/a", "--durability=write",
+	    NULL };
+	struct config c;
+
+	assert_int_equal(load(&c, 3, argv), CONFIG_OK);
+	assert_int_equal(c.threads, 4);
+}
+
+static void
+config_load__threads_given__kept_whatever_the_durability(void **state)
+{
+	char *argv[] = { "kvstore-fcgi", "--data-dir=/a", "--durability=write",
+	    "--threads=16", NULL };
+	char *argv2[] = { "kvstore-fcgi", "--data-dir=/a", NULL };
+	struct config c;
+
+	assert_int_equal(load(&c, 4, argv), CONFIG_OK);
+	assert_int_equal(c.threads, 16);
+	setenv("KV_THREADS", "3", 1);
+	assert_int_equal(load(&c, 2, argv2), CONFIG_OK);
+	assert_int_equal(c.threads, 3);
 }
 
 static void
@@ -161,6 +188,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(config_load__defaults__as_documented, clear_env),
+		cmocka_unit_test_setup(config_load__write_durability__fewer_default_threads, clear_env),
+		cmocka_unit_test_setup(config_load__threads_given__kept_whatever_the_durability, clear_env),
 		cmocka_unit_test_setup(config_load__environment__read, clear_env),
 		cmocka_unit_test_setup(config_load__state_directory__fallback_for_data_dir, clear_env),
 		cmocka_unit_test_setup(config_load__option__overrides_environment, clear_env),

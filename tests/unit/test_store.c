@@ -893,6 +893,83 @@ store_exec__thousand_ops__commit_in_one_transaction(void **state)
 	    "key0995,key0996,key0997,key0998,key0999|end");
 }
 
+/* Two keys far apart, so they sit on different btree pages. */
+#define FAR_LO	"far0000"
+#define FAR_HI	"far1999"
+#define FAR_ROUNDS	300
+
+struct far_writer {
+	struct store	*s;
+	int		 reversed;	/* sets FAR_HI first */
+	int		 failures;
+};
+
+/* Runs FAR_ROUNDS two-op batches setting both far keys, in one order. */
+static void *
+far_writer_main(void *arg)
+{
+	struct far_writer *w = arg;
+	struct op ops[2];
+	struct op_result r[2];
+	const char *first = w->reversed ? FAR_HI : FAR_LO;
+	const char *second = w->reversed ? FAR_LO : FAR_HI;
+	int i, j;
+
+	memset(ops, 0, sizeof(ops));
+	for (j = 0; j < 2; j++) {
+		ops[j].type = OP_SET;
+		ops[j].key = j == 0 ? first : second;
+		ops[j].klen = strlen(ops[j].key);
+		ops[j].val = "\"v\"";
+		ops[j].vlen = 3;
+	}
+	for (i = 0; i < FAR_ROUNDS; i++) {
+		if (store_exec(w->s, ops, 2, 1, NOW, eq_bytes, r, NULL) !=
+		    STORE_OK)
+			w->failures++;
+		else {
+			op_result_clear(&r[0]);
+			op_result_clear(&r[1]);
+		}
+	}
+	return NULL;
+}
+
+static void
+store_exec__batches_in_opposite_orders__never_deadlock(void **state)
+{
+	struct fixture *f = *state;
+	struct far_writer w[2];
+	struct store_stats st;
+	pthread_t t[2];
+	char key[16], val[201];
+	int i;
+
+	/* Enough records for many pages between the two keys. */
+	memset(val, 'x', sizeof(val) - 1);
+	val[0] = val[sizeof(val) - 2] = '"';
+	val[sizeof(val) - 1] = '\0';
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "far%04d", i);
+		assert_int_equal(set_s(f->s, key, val, 0, NOW), STORE_OK);
+	}
+	for (i = 0; i < 2; i++) {
+		w[i].s = f->s;
+		w[i].reversed = i;
+		w[i].failures = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, far_writer_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(store_stats(f->s, 0, &st), STORE_OK);
+	assert_int_equal(st.deadlocks, 0);
+	assert_value(f->s, FAR_LO, "\"v\"", NOW);
+	assert_value(f->s, FAR_HI, "\"v\"", NOW);
+}
+
 /* sweep */
 
 static void
@@ -1343,6 +1420,7 @@ main(void)
 		T(store_exec__atomic_failed_tas__rolls_back_and_sets_failed),
 		T(store_exec__non_atomic_failed_tas__continues),
 		T(store_exec__thousand_ops__commit_in_one_transaction),
+		T(store_exec__batches_in_opposite_orders__never_deadlock),
 		T(store_sweep__expired_records__are_physically_removed),
 		T(store_sweep__max__bounds_removals_across_transactions),
 		T(store_open__background_thread__sweeps_expired_records),

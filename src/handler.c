@@ -198,6 +198,28 @@ decode_single(const struct ctx *c, const struct req *r, enum op_type type,
 	return 0;
 }
 
+/*
+ * Decodes, checks and runs a single-operation body (set, test-and-set) in
+ * one transaction. Returns 0 with *res filled, or -1 with the error reply
+ * in resp. The caller frees bo and res either way.
+ */
+static int
+run_single(const struct ctx *c, const struct req *r, enum op_type type,
+    struct body_op *bo, struct op *op, struct op_result *res,
+    struct resp *resp)
+{
+	int rc;
+
+	if (decode_single(c, r, type, bo, op, resp) != 0)
+		return -1;
+	if ((rc = store_exec(c->store, op, 1, 0, store_now_ms(), codec_equal,
+	    res, NULL)) != 0) {
+		resp_store_error(resp, rc);
+		return -1;
+	}
+	return 0;
+}
+
 void
 handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 {
@@ -305,17 +327,11 @@ handler_set(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct body_op bo;
 	struct op op;
 	struct buf *b;
-	int rc;
 
 	memset(&res, 0, sizeof(res));
 	memset(&bo, 0, sizeof(bo));
-	if (decode_single(c, r, OP_SET, &bo, &op, resp) != 0)
+	if (run_single(c, r, OP_SET, &bo, &op, &res, resp) != 0)
 		goto out;
-	if ((rc = store_exec(c->store, &op, 1, 0, store_now_ms(), codec_equal,
-	    &res, NULL)) != 0) {
-		resp_store_error(resp, rc);
-		goto out;
-	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
 	put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
@@ -357,17 +373,11 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct body_op bo;
 	struct op op;
 	struct buf *b;
-	int rc;
 
 	memset(&res, 0, sizeof(res));
 	memset(&bo, 0, sizeof(bo));
-	if (decode_single(c, r, OP_TAS, &bo, &op, resp) != 0)
+	if (run_single(c, r, OP_TAS, &bo, &op, &res, resp) != 0)
 		goto out;
-	if ((rc = store_exec(c->store, &op, 1, 0, store_now_ms(), codec_equal,
-	    &res, NULL)) != 0) {
-		resp_store_error(resp, rc);
-		goto out;
-	}
 	b = reply_ok(resp);
 	if (res.cond_met) {
 		buf_adds(b, "{\"success\":true,\"conditionMet\":true,");

@@ -19,7 +19,6 @@ standard library only; only 127.0.0.1 is contacted; every request and every
 wait has a timeout.
 """
 
-import http.client
 import os
 import random
 import sys
@@ -39,18 +38,13 @@ JOIN_TIMEOUT = 300.0        # a client thread still running after this hung
 MAX_RETRIES = 200           # 503s in a row before a client gives up
 
 
-class Failure(AssertionError):
-    pass
+Failure = harness.Failure
+check = harness.check
 
 
 def test(fn):
     TESTS.append((fn.__name__, fn))
     return fn
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def q(key):
@@ -276,56 +270,12 @@ def deadlock_storm_ends_with_every_batch_applied_whole():
 # ---------------------------------------------------------------------------
 
 
+
 def main(argv):
     global S
-    selected = [(n, f) for n, f in TESTS
-                if len(argv) < 2 or any(a in n for a in argv[1:])]
-    t0 = time.monotonic()
-    try:
-        # Twice the default worker threads: more transactions overlap.
-        S = harness.Stack(env={"KV_THREADS": "8"})
-        S.start()
-    except Exception as e:   # noqa: BLE001
-        print("FAIL stack_starts: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    passed = failed = 0
-    try:
-        for name, fn in selected:
-            t = time.monotonic()
-            crashes = S.crash_count()
-            msg = None
-            try:
-                fn()
-            except Failure as e:
-                msg = str(e)
-            except (OSError, http.client.HTTPException):
-                msg = "error:\n" + traceback.format_exc().rstrip()
-            except Exception:   # noqa: BLE001
-                msg = "error:\n" + traceback.format_exc().rstrip()
-            if S.crash_count() != crashes:
-                msg = ((msg + "\n") if msg else "") + \
-                    "the service CRASHED during this test:\n" + S.crash_lines(crashes)
-            dt = time.monotonic() - t
-            if msg is None:
-                passed += 1
-                print("PASS %s (%.1fs)" % (name, dt))
-            else:
-                failed += 1
-                print("FAIL %s (%.1fs)\n    %s" % (name, dt, msg.replace("\n", "\n    ")))
-                try:
-                    S.wait_healthy(15)
-                except Exception as e:   # noqa: BLE001
-                    print("    stack did not recover: %s" % e)
-            sys.stdout.flush()
-        if failed:
-            print("---- stack log (tail) ----")
-            print("\n".join(l for l in S.read_log(200000).splitlines()
-                            if "connect() to unix:" not in l)[-6000:])
-    finally:
-        S.stop()
-    print("%d passed, %d failed (%.1fs)" % (passed, failed, time.monotonic() - t0))
-    return 0 if failed == 0 else 1
+    # Twice the default worker threads: more transactions overlap.
+    S = harness.Stack(env={"KV_THREADS": "8"})
+    return harness.run_suite(TESTS, argv, S, settle_always=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 HOST = "127.0.0.1"
 
@@ -352,3 +353,92 @@ def tools_present():
     nginx = os.environ.get("NGINX") or shutil.which("nginx", path=path)
     spawn = os.environ.get("SPAWN_FCGI") or shutil.which("spawn-fcgi")
     return nginx, spawn
+
+
+# ---------------------------------------------------------------------------
+# The test runner shared by the suites that drive one stack.
+
+
+class Failure(AssertionError):
+    """A test's check failed; the message says how."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def run_suite(tests, argv, stack, on_test=None, settle_always=False):
+    """Starts `stack`, runs every (name, fn) of `tests` whose name contains
+    one of argv[1:] (all when none is given), then stops the stack.
+
+    A test fails when it raises, when the service died during it (the
+    stack restarts it), or when the service's log shows a sanitizer report.
+    Prints a PASS/FAIL line per test, the stack's log tail after failures
+    and a closing "N passed, N failed" line. Returns the exit status.
+    settle_always waits a moment after passing tests too, so that a crash
+    a test caused is charged to it rather than to the next one."""
+    selected = [(n, f) for n, f in tests
+                if not argv[1:] or any(a in n for a in argv[1:])]
+    names = [n for n, _ in tests]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        print("duplicate test names: %s" % dup)
+        return 2
+    t0 = time.monotonic()
+    try:
+        stack.start()
+    except Exception as e:   # noqa: BLE001
+        print("FAIL stack_starts: %s" % e)
+        print("0 passed, 1 failed")
+        stack.stop()
+        return 1
+    passed = failed = 0
+    failures = []
+    try:
+        for name, fn in selected:
+            if on_test is not None:
+                on_test(name)
+            t = time.monotonic()
+            crashes = stack.crash_count()
+            msg = None
+            try:
+                fn()
+            except Failure as e:
+                msg = str(e)
+            except Exception:   # noqa: BLE001
+                msg = "error:\n" + traceback.format_exc().rstrip()
+            if msg is not None or settle_always:
+                time.sleep(0.2)     # let the stack notice and log a dead service
+            if stack.crash_count() != crashes:
+                msg = ((msg + "\n") if msg else "") + \
+                    "the service CRASHED during this test:\n" + \
+                    stack.crash_lines(crashes)
+            report = stack.sanitizer_report()
+            if report:
+                msg = ((msg + "\n") if msg else "") + "sanitizer report:\n" + report
+            dt = time.monotonic() - t
+            if msg is None:
+                passed += 1
+                print("PASS %s (%.2fs)" % (name, dt))
+            else:
+                failed += 1
+                failures.append(name)
+                print("FAIL %s (%.2fs)\n    %s" % (name, dt, msg.replace("\n", "\n    ")))
+                # The stack restarts a dead service; later tests need it back.
+                try:
+                    stack.wait_healthy(15)
+                except Exception as e:   # noqa: BLE001
+                    print("    stack did not recover: %s" % e)
+            sys.stdout.flush()
+        if failed:
+            print("---- stack log (tail, nginx upstream-connect noise removed) ----")
+            print("\n".join(l for l in stack.read_log(200000).splitlines()
+                            if "connect() to unix:" not in l)[-8000:])
+            print("---- end of stack log ----")
+    finally:
+        stack.stop()
+    print("failed tests: %s" % ", ".join(failures) if failures else "all tests passed",
+          "(%.1fs)" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1

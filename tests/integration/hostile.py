@@ -24,7 +24,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.dont_write_bytecode = True
@@ -40,18 +39,13 @@ FLOOD_TIME_LIMIT = 90.0     # seconds; the flood stops there, finished or not
 RSS_GROWTH_LIMIT_KB = 20 * 1024
 
 
-class Failure(AssertionError):
-    pass
+Failure = harness.Failure
+check = harness.check
 
 
 def test(fn):
     TESTS.append((fn.__name__, fn))
     return fn
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 # ---------------------------------------------------------------------------
@@ -543,58 +537,11 @@ def malformed_flood__no_crash_no_wedge_no_partial_write_no_leak():
 # ---------------------------------------------------------------------------
 
 
+
 def main(argv):
     global S
-    selected = [(n, f) for n, f in TESTS if not argv[1:] or any(a in n for a in argv[1:])]
-    t0 = time.monotonic()
-    try:
-        S = harness.Stack()
-        S.start()
-    except Exception as e:   # noqa: BLE001
-        print("FAIL stack_starts: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    passed = failed = 0
-    try:
-        for name, fn in selected:
-            t = time.monotonic()
-            crashes = S.crash_count()
-            msg = None
-            try:
-                fn()
-            except Failure as e:
-                msg = str(e)
-            except Exception:   # noqa: BLE001
-                msg = "error:\n" + traceback.format_exc().rstrip()
-            time.sleep(0.2)     # let the stack notice and log a dead service
-            if S.crash_count() != crashes:
-                msg = ((msg + "\n") if msg else "") + \
-                    "the service CRASHED during this test:\n" + S.crash_lines(crashes)
-            report = S.sanitizer_report()
-            if report:
-                msg = ((msg + "\n") if msg else "") + "sanitizer report:\n" + report
-            dt = time.monotonic() - t
-            if msg is None:
-                passed += 1
-                print("PASS %s (%.2fs)" % (name, dt))
-            else:
-                failed += 1
-                print("FAIL %s (%.2fs)\n    %s" % (name, dt, msg.replace("\n", "\n    ")))
-                try:
-                    S.wait_healthy(15)
-                except Exception as e:   # noqa: BLE001
-                    print("    stack did not recover: %s" % e)
-            sys.stdout.flush()
-        if failed:
-            print("---- stack log (tail) ----")
-            print("\n".join(l for l in S.read_log(200000).splitlines()
-                            if "connect() to unix:" not in l)[-8000:])
-            print("---- end of stack log ----")
-    finally:
-        S.stop()
-    print("(%.1fs)" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    S = harness.Stack()
+    return harness.run_suite(TESTS, argv, S, settle_always=True)
 
 
 if __name__ == "__main__":

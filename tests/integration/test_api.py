@@ -16,7 +16,6 @@ import tempfile
 import shutil
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.dont_write_bytecode = True
@@ -35,8 +34,7 @@ MIB = 1024 * 1024
 # tiny runner and assertions
 
 
-class Failure(AssertionError):
-    pass
+Failure = harness.Failure
 
 
 def test(fn):
@@ -1893,66 +1891,12 @@ def nested_body(k, depth_total):
 # main
 
 
+
 def main(argv):
     global S
-    selected = [(n, f) for n, f in TESTS if not argv[1:] or any(a in n for a in argv[1:])]
-    names = [n for n, _ in TESTS]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        print("duplicate test names: %s" % sorted(dup))
-        return 2
-    t0 = time.monotonic()
-    try:
-        S = harness.Stack()
-        S.start()
-    except Exception as e:   # noqa: BLE001
-        print("FAIL stack_starts: %s" % e)
-        print("0 passed, 1 failed")
-        return 1
-    passed = failed = 0
-    failures = []
-    try:
-        for name, fn in selected:
-            CURRENT["name"] = name
-            t = time.monotonic()
-            crashes = S.crash_count()
-            msg = None
-            try:
-                fn()
-            except Failure as e:
-                msg = str(e)
-            except Exception:   # noqa: BLE001
-                msg = "error:\n" + traceback.format_exc().rstrip()
-            if msg is not None:
-                time.sleep(0.3)     # let the stack notice and log a dead service
-            if S.crash_count() != crashes:
-                msg = ((msg + "\n") if msg else "") + \
-                    "the service CRASHED during this test:\n" + S.crash_lines(crashes)
-            dt = time.monotonic() - t
-            if msg is None:
-                passed += 1
-                print("PASS %s (%.2fs)" % (name, dt))
-            else:
-                failed += 1
-                failures.append(name)
-                print("FAIL %s (%.2fs)\n    %s" % (name, dt, msg.replace("\n", "\n    ")))
-                # The stack restarts a dead service; later tests need it back.
-                try:
-                    S.wait_healthy(15)
-                except Exception as e:   # noqa: BLE001
-                    print("    stack did not recover: %s" % e)
-            sys.stdout.flush()
-        if failed:
-            print("---- stack log (tail, nginx upstream-connect noise removed) ----")
-            print("\n".join(l for l in S.read_log(200000).splitlines()
-                            if "connect() to unix:" not in l)[-8000:])
-            print("---- end of stack log ----")
-    finally:
-        S.stop()
-    print("failed tests: %s" % ", ".join(failures) if failures else "all tests passed",
-          "(%.1fs)" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    S = harness.Stack()
+    return harness.run_suite(TESTS, argv, S,
+                             on_test=lambda name: CURRENT.__setitem__("name", name))
 
 
 if __name__ == "__main__":

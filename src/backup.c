@@ -23,7 +23,8 @@
 #define STAGING		".kvstore-backup.XXXXXX"
 
 /* The database files store.c creates, copied first. */
-static const char *const db_files[] = { "kv.db", "expiry.db" };
+/* meta.db holds the format marker and the version sequence. */
+static const char *const db_files[] = { "kv.db", "expiry.db", "meta.db" };
 
 static void __attribute__((format(printf, 3, 4)))
 set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -487,6 +487,8 @@ put_batch_result(struct buf *b, const struct op *op,
 		buf_adds(b, res->cond_met ? ",\"conditionMet\":true" :
 		    ",\"conditionMet\":false");
 		break;
+	default:
+		break;
 	}
 	buf_addc(b, '}');
 }

@@ -39,6 +39,11 @@ struct field_int {
 	int64_t		 v;	/* saturated to INT64_MIN/MAX when out of range */
 };
 
+struct field_bool {
+	enum field_state st;
+	int		 v;
+};
+
 /*
  * The fields of one operation object, as found. "ttl" wins over
  * "expirationTtl" when both are present. Absent fields are FIELD_ABSENT.
@@ -50,6 +55,14 @@ struct body_op {
 	struct field_json	old_value;	/* "oldValue" */
 	struct field_json	new_value;	/* "newValue" */
 	struct field_int	ttl;		/* "ttl", else "expirationTtl" */
+	struct field_int	expires_at;	/* "expiresAt" */
+	struct field_bool	keep_ttl;	/* "keepTtl" */
+	struct field_int	if_version;	/* "ifVersion" */
+	/* "by", "initial": OK only for a number, kept as its JSON text. */
+	struct field_json	by;
+	struct field_json	initial;
+	struct field_str	prefix;		/* delete-prefix */
+	struct field_int	limit;		/* delete-prefix */
 };
 
 struct body_batch {
@@ -74,7 +87,8 @@ int	codec_validate(const char *body, size_t len, unsigned max_depth,
 	    char *err, size_t errlen);
 
 /*
- * Validate and decode a single-operation body (set, test-and-set). Returns
+ * Validate and decode a single-operation body (set, test-and-set, incr,
+ * touch, delete-prefix). Returns
  * 0 on success. Returns -1 with err set ("Invalid JSON body: ..." or
  * "Request body must be a JSON object") otherwise; out is then empty.
  * Free with codec_op_free.
@@ -105,11 +119,15 @@ void	codec_put_str(struct buf *, const char *s, size_t len);
  */
 int	codec_equal(const char *a, size_t alen, const char *b, size_t blen);
 
-/* One line of `kvstore-admin dump`: {"key":K,"value":V,"expires":E}. */
+/*
+ * One line of `kvstore-admin dump`: {"key":K,"value":V,"expires":E,
+ * "version":N}.
+ */
 struct body_item {
 	struct field_str	key;
 	struct field_json	value;
 	struct field_int	expires;	/* ms since the epoch; null: none */
+	struct field_int	version;	/* absent in older dumps */
 };
 
 /*

@@ -26,6 +26,9 @@ struct req {
 	int		 query_bad;	/* the query string had a malformed %XX */
 	const char	*body;		/* borrowed; may be NULL when len is 0 */
 	size_t		 body_len;
+	/* Conditional request headers, borrowed from envp; NULL if absent. */
+	const char	*if_match;	/* HTTP_IF_MATCH */
+	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
 };
 
 /*

@@ -15,9 +15,12 @@ static const struct {
 } reasons[] = {
 	{ 200, "OK" },
 	{ 204, "No Content" },
+	{ 304, "Not Modified" },
 	{ 400, "Bad Request" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 412, "Precondition Failed" },
 	{ 413, "Payload Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
@@ -42,6 +45,7 @@ resp_init(struct resp *r)
 	r->status = 0;
 	r->allow = NULL;
 	r->retry_after = 0;
+	r->etag = 0;
 	r->content_type = RESP_JSON;
 	buf_init(&r->body);
 }

@@ -3,6 +3,7 @@
  * shared listening socket; nothing here knows routes, keys or storage.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,14 +105,20 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	if (resp->status == 204) {
 		buf_adds(&h, "Access-Control-Allow-Methods: "
 		    "GET, POST, DELETE, OPTIONS\r\n"
-		    "Access-Control-Allow-Headers: Content-Type\r\n"
+		    "Access-Control-Allow-Headers: Content-Type, Authorization, "
+		    "If-Match, If-None-Match\r\n"
 		    "Access-Control-Max-Age: 86400\r\n");
-	}
+	} else
+		buf_adds(&h, "Access-Control-Expose-Headers: ETag, Retry-After, "
+		    "WWW-Authenticate\r\n");
 	if (resp->allow != NULL)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)
 		buf_addf(&h, "Retry-After: %d\r\n", resp->retry_after);
-	if (resp->status != 204) {
+	if (resp->etag != 0)
+		buf_addf(&h, "ETag: \"%" PRIu64 "\"\r\n", resp->etag);
+	/* 204 and 304 carry no body, so no type or length either. */
+	if (resp->status != 204 && resp->status != 304) {
 		buf_addf(&h, "Content-Type: %s\r\n"
 		    "Cache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\n", resp->content_type != NULL ?
@@ -119,7 +126,7 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	}
 	buf_adds(&h, "\r\n");
 	FCGX_PutStr(h.data, (int)h.len, rq->out);
-	if (resp->status != 204 && resp->body.len > 0)
+	if (resp->status != 204 && resp->status != 304 && resp->body.len > 0)
 		FCGX_PutStr(resp->body.data, (int)resp->body.len, rq->out);
 	if (FCGX_GetError(rq->out) != 0)
 		log_debug("client went away before the reply was written");

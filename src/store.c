@@ -1311,7 +1311,10 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
 
 /* store_check */
 
-/* Positions a cursor on the first record, reading no data. */
+/*
+ * Positions a cursor on the first record, reading no data. With arg set
+ * (any pointer), returns DB_NOTFOUND for an empty store.
+ */
 static int
 check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 {
@@ -1326,7 +1329,8 @@ check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
 		return ret;
 	ret = cur->get(cur, &k, &d, DB_FIRST);
-	if (ret == DB_NOTFOUND)
+	/* Called with arg set, it reports an empty store as DB_NOTFOUND. */
+	if (ret == DB_NOTFOUND && arg == NULL)
 		ret = 0;
 	if ((tret = cur->close(cur)) != 0 && ret == 0)
 		ret = tret;
@@ -1658,7 +1662,7 @@ migrate(struct store *s)
 	size_t total = 0;
 	db_seq_t first;
 	DBT fmt;
-	int done;
+	int done, empty;
 	int ret, logged = 0;
 
 	/* The common case, a converted store, costs one read. */
@@ -1673,14 +1677,17 @@ migrate(struct store *s)
 	c.klens = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.klens));
 	c.datas = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.datas));
 	c.dlens = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.dlens));
+	/* A new store has nothing to convert: its versions start at 1. */
+	empty = check_body(s, NULL, &empty, NULL) == DB_NOTFOUND;
 	for (;;) {
 		/*
 		 * The versions of a slice are drawn before its transaction:
 		 * that transaction holds locks in meta.db, where the
 		 * sequence's own transaction would wait for them forever.
 		 */
-		ret = s->seq->get(s->seq, NULL, MIGRATE_TXN_RECORDS, &first,
-		    DB_TXN_NOSYNC);
+		first = 0;
+		ret = empty ? 0 : s->seq->get(s->seq, NULL,
+		    MIGRATE_TXN_RECORDS, &first, DB_TXN_NOSYNC);
 		if (ret != 0) {
 			log_error("%s: %s", __func__, db_strerror(ret));
 			ret = STORE_ERROR;

@@ -120,8 +120,8 @@ reply_precondition(struct resp *resp, const struct op *op,
 }
 
 /*
- * Replies 409 for an increment the store refused; where names the batch
- * op ("operations[2]: ") or is empty.
+ * Replies 409 for an increment the store refused, with the key as it is;
+ * where names the batch op ("operations[2]: ") or is empty.
  */
 static void
 reply_conflict(struct resp *resp, const char *where, const struct op *op,
@@ -129,11 +129,8 @@ reply_conflict(struct resp *resp, const char *where, const struct op *op,
 {
 	struct buf *b = &resp->body;
 
-	if (res->err == OP_ERR_OVERFLOW) {
-		resp_errorf(resp, 409, "%sIncrement would overflow", where);
-		return;
-	}
-	resp_errorf(resp, 409, "%sValue is not a number", where);
+	resp_errorf(resp, 409, "%s%s", where, res->err == OP_ERR_OVERFLOW ?
+	    "Increment would overflow" : "Value is not a number");
 	/* Reopen the object to add the key and its current value. */
 	b->len--;
 	buf_adds(b, ",\"key\":");

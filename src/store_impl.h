@@ -45,6 +45,7 @@ struct store {
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
 	char			*home;
+	int			 guard_logs;	/* see store_log_trim */
 	struct store_counters	 ctr;
 
 	pthread_t		 thread;
@@ -121,5 +122,14 @@ void	store_errcall(const DB_ENV *, const char *pfx, const char *msg);
  * thread calls it at every checkpoint (store_tools.c).
  */
 int	count_keys(struct store *);
+
+/*
+ * Removes the log files that recovery no longer needs. On the service's
+ * store (guard_logs) it first takes the log lock of backup.h without
+ * waiting: while a hot backup holds it, nothing is removed (the next
+ * checkpoint tries again), and once taken, staging directories that
+ * interrupted backups left are removed too (store_tools.c).
+ */
+void	store_log_trim(struct store *);
 
 #endif

@@ -61,6 +61,20 @@ struct store_cfg {
 	int64_t			(*clock)(void);
 };
 
+/*
+ * The files of a store's home: the two databases, and Berkeley DB's log
+ * files ("log." and 10 digits). Backups and kvstore-admin name them from
+ * here.
+ */
+#define STORE_PRIMARY_FILE	"kv.db"
+#define STORE_EXPIRY_FILE	"expiry.db"
+
+/* Returns 1 if name is a log file of the environment. */
+int	store_is_log_file(const char *name);
+
+/* The Berkeley DB cache when store_cfg.cache_bytes is 0: 24 MiB. */
+#define STORE_CACHE_DEFAULT	25165824
+
 struct store_item {
 	char	*key;	/* NUL-terminated copy, klen bytes */
 	size_t	 klen;

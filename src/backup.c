@@ -193,6 +193,28 @@ fail:
 }
 
 /*
+ * Opens a stream over the entries of the directory dfd, from the first,
+ * leaving dfd itself open. Returns NULL with errno set on failure.
+ */
+static DIR *
+dir_stream(int dfd)
+{
+	DIR *d;
+	int fd, saved;
+
+	if ((fd = dup(dfd)) < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
+/*
  * Hard-links every log file of hdir into sdir; one already linked or
  * removed meanwhile (no longer needed) is skipped.
  */
@@ -201,15 +223,12 @@ link_logs(int hdir, int sdir, char *err, size_t errlen)
 {
 	struct dirent *e;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if ((fd = dup(hdir)) < 0 || (d = fdopendir(fd)) == NULL) {
+	if ((d = dir_stream(hdir)) == NULL) {
 		set_err(err, errlen, "read directory: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (!store_is_log_file(e->d_name))
 			continue;
@@ -232,15 +251,12 @@ copy_matching(int sdir, int ddir, int (*keep)(const char *), char *err,
 {
 	struct dirent *e;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if ((fd = dup(sdir)) < 0 || (d = fdopendir(fd)) == NULL) {
+	if ((d = dir_stream(sdir)) == NULL) {
 		set_err(err, errlen, "read directory: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	rewinddir(d);
 	while (rc == 0 && (e = readdir(d)) != NULL)
 		if (keep(e->d_name))
 			rc = copy_one(sdir, ddir, e->d_name, 0, err, errlen);
@@ -323,14 +339,10 @@ clean_staging(int hdir)
 {
 	struct dirent *e;
 	DIR *d;
-	int fd, sfd, n = 0;
+	int sfd, n = 0;
 
-	if ((fd = dup(hdir)) < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if ((d = dir_stream(hdir)) == NULL)
 		return 0;
-	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (strncmp(e->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX))
 		    != 0 || strlen(e->d_name) != strlen(STAGING))

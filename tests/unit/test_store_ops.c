@@ -273,27 +273,34 @@ store_load__items__keep_their_absolute_expiry(void **state)
 	op_result_clear(&r);
 }
 
+/* Writes about mb MiB of log through s, in 256 KiB values. */
 static void
-store_checkpoint__under_write_load__keeps_the_log_small(void **state)
+write_log(struct store *s, int mb)
 {
-	struct fixture *f = *state;
-	struct store_stats st;
-	char *v;
-	char key[32];
+	char *v, key[32];
 	int i;
 
-	/* About 30 MB of log: three 10 MB log files at least. */
 	v = malloc(256 * 1024 + 3);
 	assert_non_null(v);
 	memset(v, 'x', 256 * 1024 + 2);
 	v[0] = '"';
 	v[256 * 1024 + 1] = '"';
 	v[256 * 1024 + 2] = '\0';
-	for (i = 0; i < 120; i++) {
+	for (i = 0; i < mb * 4; i++) {
 		snprintf(key, sizeof(key), "big%d", i % 10);
-		assert_int_equal(set_s(f->s, key, v, 0, NOW), STORE_OK);
+		assert_int_equal(set_s(s, key, v, 0, NOW), STORE_OK);
 	}
 	free(v);
+}
+
+static void
+store_checkpoint__under_write_load__keeps_the_log_small(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+
+	/* About 30 MB of log: three 10 MB log files at least. */
+	write_log(f->s, 30);
 	assert_int_equal(store_stats(f->s, 0, &st), STORE_OK);
 	assert_true(st.log_files >= 3);
 	/* Log files before the checkpoint are no longer needed: removed. */
@@ -420,26 +427,6 @@ backup_copy_live__missing_destination__fails_with_reason(void **state)
 	assert_int_equal(backup_copy_live(f->dir, "/nonexistent/dir", 0, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "/nonexistent/dir"));
-}
-
-/* Writes about mb MiB of log through s, in 256 KiB values. */
-static void
-write_log(struct store *s, int mb)
-{
-	char *v, key[32];
-	int i;
-
-	v = malloc(256 * 1024 + 3);
-	assert_non_null(v);
-	memset(v, 'x', 256 * 1024 + 2);
-	v[0] = '"';
-	v[256 * 1024 + 1] = '"';
-	v[256 * 1024 + 2] = '\0';
-	for (i = 0; i < mb * 4; i++) {
-		snprintf(key, sizeof(key), "big%d", i % 10);
-		assert_int_equal(set_s(s, key, v, 0, NOW), STORE_OK);
-	}
-	free(v);
 }
 
 static void

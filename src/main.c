@@ -139,8 +139,9 @@ main(int argc, char **argv)
 	struct worker *workers;
 	struct ctx ctx;
 	sigset_t stopset;
+	char ebuf[128];
 	unsigned i;
-	int fd, sig;
+	int err, fd, sig;
 
 	switch (config_load(&cfg, argc, argv)) {
 	case CONFIG_EXIT_OK:
@@ -176,10 +177,20 @@ main(int argc, char **argv)
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
 	scfg.background = 1;
+	/* Test only: see store_cfg.test_panic_file and the README. */
+	scfg.test_panic_file = getenv("KV_TEST_PANIC_FILE");
 	if (store_open(&scfg, &store) != STORE_OK)
 		fatal("cannot open the store in %s", cfg.data_dir);
-	if (server_init() != 0)
-		fatal("FCGX_Init failed");
+	/*
+	 * From here on other threads run (the store's maintenance thread,
+	 * then the workers): no fatal(), whose exit() would run the C
+	 * library's teardown under them. Failures stop what was started.
+	 */
+	if (server_init() != 0) {
+		log_error("FCGX_Init failed");
+		store_close(store);
+		return 1;
+	}
 
 	ctx.store = store;
 	ctx.cfg = &cfg;
@@ -187,9 +198,15 @@ main(int argc, char **argv)
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].ctx = &ctx;
 		workers[i].listen_fd = fd;
-		if (pthread_create(&workers[i].tid, NULL, worker_main,
-		    &workers[i]) != 0)
-			fatal("cannot start worker thread %u", i);
+		if ((err = pthread_create(&workers[i].tid, NULL, worker_main,
+		    &workers[i])) != 0) {
+			log_error("cannot start worker thread %u: %s", i,
+			    log_strerror(err, ebuf, sizeof(ebuf)));
+			stop_workers(workers, i);
+			store_close(store);
+			free(workers);
+			return 1;
+		}
 	}
 	log_info("serving with %u threads, data in %s, durability %s",
 	    cfg.threads, cfg.data_dir,

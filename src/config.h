@@ -26,6 +26,10 @@ struct config {
 	const char		*tokens_file;	/* KV_TOKENS_FILE; NULL: no access control */
 };
 
+/* Defaults kvstore-admin shares with the service (load checks as it does). */
+#define CONFIG_MAX_VALUE	1048576
+#define CONFIG_MAX_DEPTH	64
+
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
 
 void	config_defaults(struct config *);

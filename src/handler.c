@@ -33,32 +33,6 @@ static const struct {
 	{ "testAndSet", OP_TAS },
 };
 
-/* Appends "expires":E where 0 means no expiry (null). */
-static void
-put_expires(struct buf *b, int64_t expires)
-{
-	if (expires == 0)
-		buf_adds(b, "\"expires\":null");
-	else
-		buf_addf(b, "\"expires\":%" PRId64, expires);
-}
-
-/* Appends "key":K,"value":V,"expires":E; a NULL value is written as null. */
-static void
-put_item(struct buf *b, const char *key, size_t klen, const char *val,
-    size_t vlen, int64_t expires)
-{
-	buf_adds(b, "\"key\":");
-	codec_put_str(b, key, klen);
-	buf_adds(b, ",\"value\":");
-	if (val != NULL)
-		buf_add(b, val, vlen);
-	else
-		buf_adds(b, "null");
-	buf_addc(b, ',');
-	put_expires(b, val != NULL ? expires : 0);
-}
-
 /* Starts a 200 reply whose body the caller completes. */
 static struct buf *
 reply_ok(struct resp *resp)
@@ -217,8 +191,7 @@ run_single(const struct ctx *c, const struct req *r, enum op_type type,
 		return -1;
 	if (auth_check_key(r, op->key, op->klen, resp) != 0)
 		return -1;
-	if ((rc = store_exec(c->store, op, 1, 0, store_now_ms(), codec_equal,
-	    res, NULL)) != 0) {
+	if ((rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return -1;
 	}
@@ -237,13 +210,13 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 	if (request_key(r, resp, &key, &klen) != 0)
 		return;
 	memset(&res, 0, sizeof(res));
-	if ((rc = store_get(c->store, key, klen, store_now_ms(), &res)) != 0) {
+	if ((rc = store_get(c->store, key, klen, &res)) != 0) {
 		resp_store_error(resp, rc);
 		return;
 	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, key, klen, res.val, res.vlen, res.expires);
+	codec_put_item(b, key, klen, res.val, res.vlen, res.expires);
 	buf_addc(b, '}');
 	op_result_clear(&res);
 }
@@ -293,8 +266,8 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		}
 	}
 
-	rc = store_list(c->store, prefix, plen, after, alen, limit,
-	    store_now_ms(), &items, &n, &more);
+	rc = store_list(c->store, prefix, plen, after, alen, limit, &items,
+	    &n, &more);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
@@ -304,7 +277,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	buf_addf(b, "{\"success\":true,\"count\":%zu,\"items\":[", n);
 	for (i = 0; i < n; i++) {
 		buf_adds(b, i ? ",{" : "{");
-		put_item(b, items[i].key, items[i].klen, items[i].val,
+		codec_put_item(b, items[i].key, items[i].klen, items[i].val,
 		    items[i].vlen, items[i].expires);
 		buf_addc(b, '}');
 	}
@@ -342,7 +315,7 @@ handler_set(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
+	codec_put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
 	buf_addc(b, '}');
 out:
 	op_result_clear(&res);
@@ -362,8 +335,7 @@ handler_delete(const struct ctx *c, const struct req *r, struct resp *resp)
 	op.type = OP_DELETE;
 	if (request_key(r, resp, &op.key, &op.klen) != 0)
 		return;
-	if ((rc = store_exec(c->store, &op, 1, 0, store_now_ms(), codec_equal,
-	    &res, NULL)) != 0) {
+	if ((rc = store_exec(c->store, &op, 1, 0, codec_equal, &res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return;
 	}
@@ -389,7 +361,8 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 	b = reply_ok(resp);
 	if (res.cond_met) {
 		buf_adds(b, "{\"success\":true,\"conditionMet\":true,");
-		put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
+		codec_put_item(b, op.key, op.klen, op.val, op.vlen,
+		    res.expires);
 		buf_addc(b, '}');
 		goto out;
 	}
@@ -401,7 +374,7 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 		buf_adds(b, "{\"value\":");
 		buf_add(b, res.val, res.vlen);
 		buf_addc(b, ',');
-		put_expires(b, res.expires);
+		codec_put_expires(b, res.expires);
 		buf_addc(b, '}');
 	} else
 		buf_adds(b, "null");
@@ -502,11 +475,11 @@ put_batch_result(struct buf *b, const struct op *op,
 	buf_addc(b, '{');
 	switch (op->type) {
 	case OP_GET:
-		put_item(b, op->key, op->klen, res->found ? res->val : NULL,
-		    res->vlen, res->expires);
+		codec_put_item(b, op->key, op->klen,
+		    res->found ? res->val : NULL, res->vlen, res->expires);
 		break;
 	case OP_SET:
-		put_item(b, op->key, op->klen, op->val, op->vlen,
+		codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 		    res->expires);
 		break;
 	case OP_DELETE:
@@ -516,10 +489,10 @@ put_batch_result(struct buf *b, const struct op *op,
 		break;
 	case OP_TAS:
 		if (res->cond_met)
-			put_item(b, op->key, op->klen, op->val, op->vlen,
+			codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 			    res->expires);
 		else
-			put_item(b, op->key, op->klen, NULL, 0, 0);
+			codec_put_item(b, op->key, op->klen, NULL, 0, 0);
 		buf_adds(b, res->cond_met ? ",\"conditionMet\":true" :
 		    ",\"conditionMet\":false");
 		break;
@@ -565,8 +538,7 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 
 	rc = store_exec(c->store, ops, bb.ops_n,
-	    bb.atomic_st == FIELD_OK && bb.atomic, store_now_ms(), codec_equal,
-	    res, &failed);
+	    bb.atomic_st == FIELD_OK && bb.atomic, codec_equal, res, &failed);
 	if (rc == STORE_CONDITION) {
 		b = reply_ok(resp);
 		buf_addf(b, "{\"success\":false,\"conditionMet\":false,"

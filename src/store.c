@@ -40,12 +40,8 @@
 #include "log.h"
 #include "op.h"
 #include "store.h"
+#include "store_impl.h"
 
-#define PRIMARY_FILE	"kv.db"
-#define EXPIRY_FILE	"expiry.db"
-#define HDR_LEN		8		/* big-endian expiry before the value */
-
-#define DEFAULT_CACHE	(24u * 1024 * 1024)	/* as config.c's default */
 /*
  * Page-level locking takes a few locks per op on the primary and on the
  * secondary; a batch of ~1000 ops across many worker threads needs far more
@@ -67,62 +63,15 @@
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
 #define CHECKPOINT_EVERY_S	30
 
-/* store_run() flags. */
-#define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
-#define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
-
-/*
- * Event counters for store_stats(), bumped with relaxed atomics so that
- * counting never adds a lock to the request path.
- */
-struct store_counters {
-	_Atomic uint64_t	 commits;
-	_Atomic uint64_t	 aborts;
-	_Atomic uint64_t	 deadlocks;	/* conflicts retried */
-	_Atomic uint64_t	 busy;		/* calls that ran out of retries */
-	_Atomic uint64_t	 nospace;
-	_Atomic uint64_t	 swept;
-	_Atomic uint64_t	 keys;		/* at the last count */
-	_Atomic uint64_t	 keys_expiring;
-	_Atomic int		 keys_counted;
-};
-
-struct store {
-	DB_ENV			*env;
-	DB			*db;		/* primary */
-	DB			*exp;		/* secondary on expiry */
-	int			 env_open;	/* env->open succeeded */
-	enum store_durability	 durability;
-	char			*home;
-	struct store_counters	 ctr;
-
-	pthread_t		 thread;
-	int			 thread_running;
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;		/* signalled by store_close */
-	int			 sync_init;	/* mtx and cond initialized */
-	int			 stopping;
-};
-
-/* Adds n to an event counter; ordering does not matter to a counter. */
-static inline void
-ctr_add(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-/*
- * A transaction body. It returns 0 to commit or a BDB error code to abort;
- * setting *rollback (and returning 0) aborts without a retry and makes
- * store_run() return STORE_CONDITION. It must close every cursor it opened.
- */
-typedef int	(*txn_body)(struct store *, DB_TXN *, void *arg, int *rollback);
-/* Frees whatever a body put into arg, so a retry or a failure starts clean. */
-typedef void	(*txn_reset)(void *arg);
-
 /* Set by the error callback when BDB reports a full disk in this thread. */
 static __thread int	tls_nospace;
 static __thread unsigned int tls_seed;
+/*
+ * The soonest expiry (ms, 0 = none) among the records the running attempt
+ * read as live or wrote (rec_read, rec_write); store_run checks it against
+ * the clock before the attempt commits.
+ */
+static __thread int64_t	tls_horizon;
 
 static const char *const store_errstr[] = {
 	[STORE_OK] = "ok",
@@ -178,30 +127,6 @@ store_items_free(struct store_item *items, size_t n)
 	free(items);
 }
 
-/* Stores v at p as 8 big-endian bytes. */
-static void
-be64_put(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-/* Reads 8 big-endian bytes at p. */
-static uint64_t
-be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* Returns the expiry (ms, 0 = none) of a write made at now_ms with ttl s. */
 static int64_t
 expiry_for(int64_t now_ms, int64_t ttl)
@@ -209,18 +134,19 @@ expiry_for(int64_t now_ms, int64_t ttl)
 	return ttl > 0 ? now_ms + ttl * 1000 : 0;
 }
 
-/* Returns 1 if a record with this expiry no longer exists at now_ms. */
-static int
-is_expired(int64_t expires, int64_t now_ms)
+/* Notes that the running attempt relies on a record living until expires. */
+static void
+horizon_note(int64_t expires)
 {
-	return expires != 0 && expires <= now_ms;
+	if (expires != 0 && (tls_horizon == 0 || expires < tls_horizon))
+		tls_horizon = expires;
 }
 
 /*
  * Routes BDB's error messages to the log and notes a full disk, which BDB
  * often reports only here before returning a generic failure.
  */
-static void
+void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	if (msg != NULL && strstr(msg, strerror(ENOSPC)) != NULL)
@@ -269,12 +195,21 @@ backoff(int attempt)
  * asked for a rollback), or the mapped error, logged here once with func.
  * reset(arg) runs after every abort, so arg holds no allocations unless
  * STORE_OK is returned.
+ *
+ * The clock is read at the start of every attempt, never once per call: a
+ * test-and-set retried for seconds must not match a value that expired
+ * while it waited, and a write with a ttl must not store a record that is
+ * already expired. For the same reason an attempt is retried, not
+ * committed or rolled back, when the clock read after its body has passed
+ * the soonest expiry of a record it read as live or wrote (tls_horizon):
+ * one attempt can wait for locks for seconds, longer than a 1 s ttl.
  */
-static int
+int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	DB_TXN *txn;
+	int64_t now_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
@@ -291,7 +226,18 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
-		ret = body(s, txn, arg, &rollback);
+		tls_horizon = 0;
+		now_ms = s->clock();
+		ret = body(s, txn, now_ms, arg, &rollback);
+		if (ret == 0 && tls_horizon != 0 && tls_horizon <= s->clock()) {
+			/* Stale: what it saw or wrote has expired meanwhile. */
+			ctr_add(&s->ctr.aborts, 1);
+			if ((tret = txn->abort(txn)) != 0)
+				log_error("%s: abort: %s", func,
+				    db_strerror(tret));
+			reset(arg);
+			continue;
+		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
 			if ((ret = txn->commit(txn, 0)) == 0) {
@@ -376,11 +322,12 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	out->val = (char *)p;
 	out->vlen = d.size - HDR_LEN;
 	out->expires = expires;
+	horizon_note(expires);
 	return 0;
 }
 
 /* Writes key = (expires, val) in txn. Returns a BDB code. */
-static int
+int
 rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
     const char *val, size_t vlen, int64_t expires)
 {
@@ -432,6 +379,7 @@ rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	if (val == NULL)
 		return rec_del(s, txn, key, klen);
 	*expires = expiry_for(now_ms, ttl);
+	horizon_note(*expires);
 	return rec_put(s, txn, key, klen, val, vlen, *expires);
 }
 
@@ -440,17 +388,17 @@ rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 struct get_ctx {
 	const char		*key;
 	size_t			 klen;
-	int64_t			 now_ms;
 	struct op_result	*out;
 };
 
 /* Reads c->key into c->out. */
 static int
-get_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+get_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct get_ctx *c = arg;
 
-	return rec_read(s, txn, c->key, c->klen, 0, c->now_ms, c->out);
+	return rec_read(s, txn, c->key, c->klen, 0, now_ms, c->out);
 }
 
 /* Frees the value a failed attempt may have read. */
@@ -464,7 +412,7 @@ get_reset(void *arg)
 
 /* Reads one live key (degree 2 isolation); out->val is the caller's. */
 int
-store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
+store_get(struct store *s, const char *key, size_t klen,
     struct op_result *out)
 {
 	struct get_ctx c;
@@ -473,7 +421,6 @@ store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
 	memset(out, 0, sizeof(*out));
 	c.key = key;
 	c.klen = klen;
-	c.now_ms = now_ms;
 	c.out = out;
 	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
 	    __func__);
@@ -488,7 +435,6 @@ struct exec_ctx {
 	const struct op		*ops;
 	size_t			 n;
 	int			 atomic;
-	int64_t			 now_ms;
 	store_eq_fn		 eq;
 	struct op_result	*results;
 	size_t			 failed;
@@ -573,7 +519,8 @@ exec_tas(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
 
 /* Runs every op in order; an unmet TAS in an atomic batch rolls back. */
 static int
-exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+exec_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct exec_ctx *c = arg;
 	const struct op *op;
@@ -588,19 +535,18 @@ exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 		r = &c->results[i];
 		switch (op->type) {
 		case OP_GET:
-			ret = rec_read(s, txn, op->key, op->klen, 0, c->now_ms,
-			    r);
+			ret = rec_read(s, txn, op->key, op->klen, 0, now_ms, r);
 			break;
 		case OP_SET:
 			ret = rec_write(s, txn, op->key, op->klen, op->val,
-			    op->vlen, op->ttl, c->now_ms, &r->expires);
+			    op->vlen, op->ttl, now_ms, &r->expires);
 			r->found = op->val != NULL;
 			break;
 		case OP_DELETE:
 			ret = rec_del(s, txn, op->key, op->klen);
 			break;
 		case OP_TAS:
-			ret = exec_tas(s, txn, op, c->now_ms, c->eq, r, &unmet);
+			ret = exec_tas(s, txn, op, now_ms, c->eq, r, &unmet);
 			if (ret == 0 && unmet && c->atomic) {
 				c->failed = i;
 				*rollback = 1;
@@ -634,8 +580,7 @@ exec_reset(void *arg)
  */
 int
 store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
-    int64_t now_ms, store_eq_fn eq, struct op_result *results,
-    size_t *failed)
+    store_eq_fn eq, struct op_result *results, size_t *failed)
 {
 	struct exec_ctx c;
 	size_t i;
@@ -653,7 +598,6 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.ops = ops;
 	c.n = n;
 	c.atomic = atomic;
-	c.now_ms = now_ms;
 	c.eq = eq;
 	c.results = results;
 	c.failed = 0;
@@ -673,7 +617,6 @@ struct list_ctx {
 	const char		*start;		/* first key that may qualify */
 	size_t			 slen;
 	size_t			 limit;
-	int64_t			 now_ms;
 	struct store_item	*items;
 	size_t			 n;
 	size_t			 cap;
@@ -715,7 +658,8 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
  * records until limit, then reading only expiry headers to decide `more`.
  */
 static int
-list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct list_ctx *c = arg;
 	DBC *cur = NULL;
@@ -749,7 +693,7 @@ list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 			break;
 		}
 		expires = (int64_t)be64_get(d.data);
-		if (is_expired(expires, c->now_ms))
+		if (is_expired(expires, now_ms))
 			continue;
 		if (c->n == c->limit) {
 			c->more = 1;
@@ -785,7 +729,7 @@ list_reset(void *arg)
  */
 int
 store_list(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit, int64_t now_ms,
+    const char *after, size_t alen, size_t limit,
     struct store_item **items, size_t *n, int *more)
 {
 	struct list_ctx c;
@@ -799,7 +743,6 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
-	c.now_ms = now_ms;
 	c.start = c.prefix;
 	c.slen = plen;
 	if (after != NULL && alen > 0) {
@@ -839,7 +782,8 @@ struct sweep_ctx {
  * a cursor on the secondary (which deletes the primary record as well).
  */
 static int
-sweep_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+sweep_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct sweep_ctx *c = arg;
 	DBC *cur = NULL;
@@ -927,7 +871,8 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
 
 /* Positions a cursor on the first record, reading no data. */
 static int
-check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+check_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	DBC *cur = NULL;
 	DBT k, d;
@@ -964,8 +909,6 @@ store_check(struct store *s)
 
 /* Maintenance */
 
-static int	count_keys(struct store *);
-
 /* Runs one second's maintenance; failures are logged where they happen. */
 static void
 maintain(struct store *s, int checkpoint)
@@ -976,7 +919,7 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0)
 		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
 	/* Errors are logged inside; the next tick tries again. */
-	(void)store_sweep(s, store_now_ms(), SWEEP_BUDGET, NULL);
+	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
 	if (s->durability == STORE_DURABLE_WRITE &&
 	    (ret = s->env->log_flush(s->env, NULL)) != 0)
 		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
@@ -1052,15 +995,15 @@ open_dbs(struct store *s)
 
 	if ((ret = db_create(&s->db, s->env, 0)) != 0)
 		return ret;
-	if ((ret = s->db->open(s->db, NULL, PRIMARY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->db->open(s->db, NULL, STORE_PRIMARY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	if ((ret = db_create(&s->exp, s->env, 0)) != 0)
 		return ret;
 	if ((ret = s->exp->set_flags(s->exp, DB_DUP | DB_DUPSORT)) != 0)
 		return ret;
-	if ((ret = s->exp->open(s->exp, NULL, EXPIRY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->exp->open(s->exp, NULL, STORE_EXPIRY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	/*
 	 * No DB_CREATE: rebuilding an empty index would scan the whole
@@ -1077,7 +1020,7 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	size_t cache;
 	int ret;
 
-	cache = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE;
+	cache = cfg->cache_bytes ? cfg->cache_bytes : STORE_CACHE_DEFAULT;
 	if ((ret = env->set_cachesize(env, (u_int32_t)(cache >> 30),
 	    (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0)
 		return ret;
@@ -1135,6 +1078,7 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;
@@ -1208,378 +1152,14 @@ store_close(struct store *s)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, EXPIRY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,
 		    db_strerror(ret));
 	if (s->db != NULL && (ret = s->db->close(s->db, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, PRIMARY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_PRIMARY_FILE,
 		    db_strerror(ret));
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
 	free(s->home);
 	free(s);
-}
-
-/* Operations: statistics, checkpoints, backup, verification, loading */
-
-/*
- * Counts the records of both trees with a full statistics walk at
- * read-committed isolation, for store_stats. Fast statistics would not
- * do: without record numbers, Berkeley DB only reports the count saved by
- * the last full walk (seen: 0 for a fresh store of 1000 keys).
- */
-static int
-count_keys(struct store *s)
-{
-	DB_BTREE_STAT *pst = NULL, *est = NULL;
-	int ret;
-
-	if ((ret = s->db->stat(s->db, NULL, &pst, DB_READ_COMMITTED)) != 0 ||
-	    (ret = s->exp->stat(s->exp, NULL, &est, DB_READ_COMMITTED)) != 0)
-		goto done;
-	atomic_store_explicit(&s->ctr.keys, pst->bt_nkeys,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_expiring, est->bt_ndata,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_counted, 1, memory_order_relaxed);
-done:
-	free(pst);
-	free(est);
-	/* A conflict with a writer is not worth more than a note. */
-	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
-		log_debug("%s: %s, counting again later", __func__,
-		    db_strerror(ret));
-	else if (ret != 0)
-		log_warn("%s: %s", __func__, db_strerror(ret));
-	return ret;
-}
-
-/* Returns 1 if name is a log file of the environment: "log." + 10 digits. */
-static int
-is_log_file(const char *name)
-{
-	size_t i;
-
-	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
-		return 0;
-	for (i = 4; i < 14; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* Adds up the disk space of the database and log files in home. */
-static int
-file_sizes(const char *home, struct store_stats *out)
-{
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
-
-	if ((d = opendir(home)) == NULL)
-		return errno;
-	while ((e = readdir(d)) != NULL) {
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
-		    || !S_ISREG(st.st_mode))
-			continue;
-		/* Blocks, not sizes: BDB creates log files sparse, at full size. */
-		if (strcmp(e->d_name, PRIMARY_FILE) == 0 ||
-		    strcmp(e->d_name, EXPIRY_FILE) == 0)
-			out->data_bytes += (uint64_t)st.st_blocks * 512;
-		else if (is_log_file(e->d_name)) {
-			out->log_bytes += (uint64_t)st.st_blocks * 512;
-			out->log_files++;
-		}
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Collects counters, file sizes and cache statistics (see store.h). */
-int
-store_stats(struct store *s, int count, struct store_stats *out)
-{
-	DB_MPOOL_STAT *mst = NULL;
-	int ret, rc = STORE_OK;
-
-	memset(out, 0, sizeof(*out));
-	if (count && count_keys(s) != 0)
-		rc = STORE_ERROR;
-	out->commits = atomic_load_explicit(&s->ctr.commits,
-	    memory_order_relaxed);
-	out->aborts = atomic_load_explicit(&s->ctr.aborts,
-	    memory_order_relaxed);
-	out->deadlocks = atomic_load_explicit(&s->ctr.deadlocks,
-	    memory_order_relaxed);
-	out->busy = atomic_load_explicit(&s->ctr.busy, memory_order_relaxed);
-	out->nospace = atomic_load_explicit(&s->ctr.nospace,
-	    memory_order_relaxed);
-	out->swept = atomic_load_explicit(&s->ctr.swept, memory_order_relaxed);
-	out->keys = atomic_load_explicit(&s->ctr.keys, memory_order_relaxed);
-	out->keys_expiring = atomic_load_explicit(&s->ctr.keys_expiring,
-	    memory_order_relaxed);
-	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
-	    memory_order_relaxed);
-	if ((ret = file_sizes(s->home, out)) != 0) {
-		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
-		rc = STORE_ERROR;
-	}
-	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {
-		log_warn("%s: memp_stat: %s", __func__, db_strerror(ret));
-		rc = STORE_ERROR;
-	} else {
-		out->cache_hits = mst->st_cache_hit;
-		out->cache_misses = mst->st_cache_miss;
-		free(mst);
-	}
-	return rc;
-}
-
-/* Forces a checkpoint; the log files it frees are removed automatically. */
-int
-store_checkpoint(struct store *s)
-{
-	int ret;
-
-	if ((ret = s->env->txn_checkpoint(s->env, 0, 0, DB_FORCE)) != 0) {
-		log_error("%s: %s", __func__, db_strerror(ret));
-		return ret == ENOSPC ? STORE_NOSPACE : STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-/*
- * Checkpoints, then lets Berkeley DB copy the databases and the log into
- * dir. The checkpoint also flushes the log buffer, so commits made in
- * write mode are in the copy too.
- */
-int
-store_backup(struct store *s, const char *dir)
-{
-	int ret;
-
-	if ((ret = store_checkpoint(s)) != STORE_OK)
-		return ret;
-	if ((ret = s->env->backup(s->env, dir, DB_CREATE |
-	    DB_BACKUP_CLEAN)) != 0) {
-		log_error("%s: %s: %s", __func__, dir, db_strerror(ret));
-		return ret == ENOSPC || ret == EDQUOT ? STORE_NOSPACE :
-		    STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-struct audit_ctx {
-	int64_t			 now_ms;
-	int			 check_index;
-	uint64_t		 indexed;	/* records with expiry, any age */
-	struct store_audit	*out;
-};
-
-/*
- * Checks that the index holds (expiry -> key) for one record. Returns a
- * BDB code; a missing entry is counted, not an error.
- */
-static int
-audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
-    const DBT *k, const unsigned char *hdr)
-{
-	DBT sk, pk, pd;
-	unsigned char exp[HDR_LEN];
-	int ret;
-
-	memcpy(exp, hdr, HDR_LEN);
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&pd, 0, sizeof(pd));
-	sk.data = exp;
-	sk.size = HDR_LEN;
-	pk.data = k->data;
-	pk.size = k->size;
-	pk.ulen = k->size;
-	sk.ulen = HDR_LEN;
-	/* DB_THREAD wants every DBT to say who owns its memory. */
-	sk.flags = DB_DBT_USERMEM;
-	pk.flags = DB_DBT_USERMEM;
-	pd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-	ret = s->exp->pget(s->exp, txn, &sk, &pk, &pd, DB_GET_BOTH);
-	if (ret == DB_NOTFOUND) {
-		c->out->index_missing++;
-		return 0;
-	}
-	return ret;
-}
-
-/* Walks the primary, counting; then, with check_index, sizes the index. */
-static int
-audit_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct audit_ctx *c = arg;
-	struct store_audit *a = c->out;
-	DB_BTREE_STAT *est = NULL;
-	DBC *cur = NULL;
-	DBT k, d;
-	int64_t expires;
-	int ret, tret;
-
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.flags = DB_DBT_REALLOC;
-	d.flags = DB_DBT_REALLOC;
-	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
-		goto done;
-	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
-		a->records++;
-		if (d.size < HDR_LEN) {
-			a->bad_records++;
-			continue;
-		}
-		expires = (int64_t)be64_get(d.data);
-		if (expires != 0) {
-			c->indexed++;
-			if (c->check_index &&
-			    (ret = audit_index(s, txn, c, &k, d.data)) != 0)
-				break;
-		}
-		if (is_expired(expires, c->now_ms)) {
-			a->expired++;
-			continue;
-		}
-		a->live++;
-		a->key_bytes += k.size;
-		a->value_bytes += d.size - HDR_LEN;
-		if (expires == 0)
-			continue;
-		a->expiring++;
-		if (a->first_expiry == 0 || expires < a->first_expiry)
-			a->first_expiry = expires;
-		if (expires > a->last_expiry)
-			a->last_expiry = expires;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	if (ret == 0 && c->check_index &&
-	    (ret = s->exp->stat(s->exp, txn, &est, 0)) == 0) {
-		if (est->bt_ndata > c->indexed - a->index_missing)
-			a->index_extra = est->bt_ndata -
-			    (c->indexed - a->index_missing);
-		free(est);
-	}
-done:
-	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
-		ret = tret;
-	free(k.data);
-	free(d.data);
-	return ret;
-}
-
-/* Forgets what an aborted walk counted. */
-static void
-audit_reset(void *arg)
-{
-	struct audit_ctx *c = arg;
-
-	memset(c->out, 0, sizeof(*c->out));
-	c->indexed = 0;
-}
-
-/* Counts every record, checking the index if asked (see store.h). */
-int
-store_audit(struct store *s, int64_t now_ms, int check_index,
-    struct store_audit *out)
-{
-	struct audit_ctx c;
-
-	memset(out, 0, sizeof(*out));
-	c.now_ms = now_ms;
-	c.check_index = check_index;
-	c.indexed = 0;
-	c.out = out;
-	return store_run(s, RUN_READ_COMMITTED, audit_body, audit_reset, &c,
-	    __func__);
-}
-
-/* Verifies both database files of a closed environment (see store.h). */
-int
-store_verify(const char *home)
-{
-	static const char *const files[] = { PRIMARY_FILE, EXPIRY_FILE };
-	char path[4096];
-	DB *db;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
-		    files[i]) >= sizeof(path)) {
-			ret = ENAMETOOLONG;
-			goto fail;
-		}
-		if ((ret = db_create(&db, NULL, 0)) != 0)
-			goto fail;
-		db->set_errcall(db, store_errcall);
-		/* The handle is gone after verify, whatever it returns. */
-		if ((ret = db->verify(db, path, NULL, NULL, 0)) != 0)
-			goto fail;
-	}
-	return STORE_OK;
-fail:
-	log_error("%s: %s: %s", __func__, path, db_strerror(ret));
-	return STORE_ERROR;
-}
-
-struct load_ctx {
-	const struct store_item	*items;
-	size_t			 n;
-};
-
-/* Writes every item with the expiry it carries. */
-static int
-load_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct load_ctx *c = arg;
-	const struct store_item *it;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < c->n; i++) {
-		it = &c->items[i];
-		if ((ret = rec_put(s, txn, it->key, it->klen, it->val,
-		    it->vlen, it->expires)) != 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* store_load keeps no state between attempts. */
-static void
-load_reset(void *arg)
-{
-}
-
-/* Writes items in one transaction, keeping their expiry (see store.h). */
-int
-store_load(struct store *s, const struct store_item *items, size_t n)
-{
-	struct load_ctx c;
-
-	if (n == 0)
-		return STORE_OK;
-	c.items = items;
-	c.n = n;
-	return store_run(s, 0, load_body, load_reset, &c, __func__);
-}
-
-/* Measures the files of a store that need not be open (see store.h). */
-int
-store_disk_usage(const char *home, struct store_stats *out)
-{
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if ((ret = file_sizes(home, out)) != 0) {
-		log_error("%s: %s: %s", __func__, home, strerror(ret));
-		return STORE_ERROR;
-	}
-	return STORE_OK;
 }

@@ -530,6 +530,110 @@ def first_log_line_says_access_control_is_on():
 
 
 # ---------------------------------------------------------------------------
+# kvstore-admin token add | list | revoke
+
+
+def admin(*args, env=None, check_rc=None):
+    e = dict(os.environ)
+    e.pop("KV_TOKENS_FILE", None)
+    e.update(env or {})
+    p = subprocess.run([ADMIN, "token"] + list(args), env=e, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    if check_rc is not None:
+        check(p.returncode == check_rc, "token %s: status %d, want %d\n%s%s"
+              % (" ".join(args), p.returncode, check_rc, out, err))
+    return p.returncode, out, err
+
+
+@test
+def admin_token_add_use_list_revoke_on_the_running_service():
+    write_tokens(ALL_NAMES)
+    rc, out, err = admin("add", "cli", "--read", "--write", "--prefix", "cli_",
+                         "--prefix", "shared,x", "--tokens-file", TOKENS, check_rc=0)
+    tok = out.strip()
+    check(re.fullmatch(r"kvs_[A-Za-z0-9_-]{43}", tok), "token printed: %r" % out)
+    check(out == tok + "\n", "stdout holds more than the token: %r" % out)
+    check(tok not in err, "token repeated on stderr")
+    with open(TOKENS) as f:
+        text = f.read()
+    check(tok not in text and tok[4:] not in text, "the token is in the file")
+    check(hashlib.sha256(tok.encode()).hexdigest() in text, "the hash is not in the file")
+    check(re.search(r"^cli read,write cli_,shared%2Cx \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                    r"sha256:[0-9a-f]{64}$", text, re.M), "line: %r" % text)
+    check(text.startswith("# kvstore-fcgi access tokens."), "header replaced: %r" % text[:200])
+    check(oct(os.stat(TOKENS).st_mode & 0o777) == oct(0o644), "mode changed")
+    check(not [n for n in os.listdir(TMP) if n.startswith("tokens.")], "temporary file left")
+    hdr = {"Authorization": "Bearer " + tok}
+    wait_for(lambda: call("POST", "/set", {"key": "cli_1", "value": 1},
+                          headers=hdr)[0] == 200, "added token accepted")
+    expect(call("POST", "/set", {"key": "shared,xy", "value": 1}, headers=hdr), 200)
+    expect(call("GET", "/get/cli_1", headers=hdr), 200)
+    expect(call("GET", "/get/clx", headers=hdr), 403, FORBIDDEN)
+    expect(call("GET", "/metrics", headers=hdr), 403, FORBIDDEN)
+    rc, out, err = admin("list", env={"KV_TOKENS_FILE": TOKENS}, check_rc=0)
+    rows = {l.split()[0]: l for l in out.splitlines()[1:]}
+    check(set(rows) == set(ALL_NAMES + ["cli"]), "list: %r" % out)
+    check(re.search(r"^cli +read,write +cli_,shared%2Cx +\d{4}-.*Z +sha256:[0-9a-f]{8}\.\.\.$",
+                    rows["cli"]), "row: %r" % rows["cli"])
+    full = hashlib.sha256(tok.encode()).hexdigest()
+    check(full not in out and full[:16] not in out, "list shows the hash in full")
+    rc, out, err = admin("revoke", "cli", "--tokens-file", TOKENS, check_rc=0)
+    wait_for(lambda: call("GET", "/get/cli_1", headers=hdr)[0] == 401, "revoked token refused")
+    expect(call("GET", "/get/cli_1", token="reader"), 403)
+    rc, out, err = admin("revoke", "cli", "--tokens-file", TOKENS, check_rc=1)
+    check("no token named cli" in err, "second revoke: %r" % err)
+
+
+@test
+def admin_token_refusals():
+    path = os.path.join(TMP, "admin-tokens")
+    if os.path.exists(path):
+        os.unlink(path)
+    admin("list", "--tokens-file", path, check_rc=1)
+    admin("add", "first", "--metrics", "--tokens-file", path, check_rc=0)
+    with open(path) as f:
+        before = f.read()
+    for args, rc, why in ((["add", "first", "--read"], 1, "exists already"),
+                          (["add", "bad/name", "--read"], 1, "invalid token name"),
+                          (["add", "nothing"], 1, "at least one of"),
+                          (["add", "p", "--read", "--prefix", "a\x01"], 1, "control"),
+                          (["add", "p", "--read", "--prefix", "x" * 513], 1, "longer"),
+                          (["add"], 2, "usage"), (["frobnicate"], 2, "usage"),
+                          (["list", "extra"], 2, "usage"), (["add", "q", "--bogus"], 2, "--bogus"),
+                          (["revoke", "nobody"], 1, "no token named nobody")):
+        _, out, err = admin(*(args + ["--tokens-file", path]), check_rc=rc)
+        check(why in err, "%r: %r" % (args, err))
+        check(out == "", "%r printed %r" % (args, out))
+    with open(path) as f:
+        check(f.read() == before, "a refused command changed the file")
+    # A malformed file is reported with its line number and left alone.
+    with open(path, "a") as f:
+        f.write("broken line\n")
+    with open(path) as f:
+        before = f.read()
+    n = before.count("\n")
+    for args in (["add", "second", "--read"], ["revoke", "first"], ["list"]):
+        _, out, err = admin(*(args + ["--tokens-file", path]), check_rc=1)
+        check("%s: line %d: fewer than five fields" % (path, n) in err, "%r: %r" % (args, err))
+    with open(path) as f:
+        check(f.read() == before, "a malformed file was rewritten")
+
+
+@test
+def admin_tokens_file_matches_what_the_service_reads():
+    # An empty prefix and the every-key star both mean every key.
+    path = os.path.join(TMP, "admin-tokens-2")
+    _, out, _ = admin("add", "every", "--read", "--prefix", "", "--tokens-file", path,
+                      check_rc=0)
+    with open(path) as f:
+        check(re.search(r"^every read \* ", f.read(), re.M), "no star")
+    with harness.Stack(env={"KV_TOKENS_FILE": path}) as s:
+        st, _, _, _ = s.request("GET", "/list", headers={"Authorization": "Bearer " + out.strip()})
+        check(st == 200, "list with the every-key token: %d" % st)
+
+
+# ---------------------------------------------------------------------------
 # Stacks of their own: access control off, rate limiting
 
 

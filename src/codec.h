@@ -111,6 +111,20 @@ void	codec_batch_free(struct body_batch *);
 /* Appends s[0..len) as a JSON string literal (quotes included). */
 void	codec_put_str(struct buf *, const char *s, size_t len);
 
+/* Appends "expires":E, where 0 (no expiry) is written as null. */
+void	codec_put_expires(struct buf *, int64_t expires);
+
+/* Appends "version":N, where 0 (no live key) is written as null. */
+void	codec_put_version(struct buf *, uint64_t version);
+
+/*
+ * Appends "key":K,"value":V,"expires":E,"version":N, the members of an
+ * item in every reply and dump line; the caller writes the braces around
+ * them. A NULL val is written as null, with a null expiry and version.
+ */
+void	codec_put_item(struct buf *, const char *key, size_t klen,
+	    const char *val, size_t vlen, int64_t expires, uint64_t version);
+
 /*
  * JSON equality of two valid JSON texts, as the API defines it: objects
  * equal with the same members in any order, arrays element by element,

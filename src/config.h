@@ -23,7 +23,12 @@ struct config {
 	size_t			 cache_bytes;	/* KV_CACHE_SIZE, bytes */
 	const char		*cors_origin;	/* KV_CORS_ORIGIN */
 	enum log_level		 log_level;	/* KV_LOG_LEVEL */
+	const char		*tokens_file;	/* KV_TOKENS_FILE; NULL: no access control */
 };
+
+/* Defaults kvstore-admin shares with the service (load checks as it does). */
+#define CONFIG_MAX_VALUE	1048576
+#define CONFIG_MAX_DEPTH	64
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
 

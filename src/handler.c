@@ -4,10 +4,12 @@
  * store's answer into the reply shapes of API.md.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "cursor.h"
 #include "handler.h"
@@ -41,47 +43,6 @@ static const struct {
 	{ "touch", OP_TOUCH },
 };
 
-/* Appends "expires":E where 0 means no expiry (null). */
-static void
-put_expires(struct buf *b, int64_t expires)
-{
-	if (expires == 0)
-		buf_adds(b, "\"expires\":null");
-	else
-		buf_addf(b, "\"expires\":%" PRId64, expires);
-}
-
-/* Appends "version":N where 0 means no live key (null). */
-static void
-put_version(struct buf *b, uint64_t version)
-{
-	if (version == 0)
-		buf_adds(b, "\"version\":null");
-	else
-		buf_addf(b, "\"version\":%" PRIu64, version);
-}
-
-/*
- * Appends "key":K,"value":V,"expires":E,"version":N; a NULL value (no live
- * key) is written with null expires and version.
- */
-static void
-put_item(struct buf *b, const char *key, size_t klen, const char *val,
-    size_t vlen, int64_t expires, uint64_t version)
-{
-	buf_adds(b, "\"key\":");
-	codec_put_str(b, key, klen);
-	buf_adds(b, ",\"value\":");
-	if (val != NULL)
-		buf_add(b, val, vlen);
-	else
-		buf_adds(b, "null");
-	buf_addc(b, ',');
-	put_expires(b, val != NULL ? expires : 0);
-	buf_addc(b, ',');
-	put_version(b, val != NULL ? version : 0);
-}
-
 /*
  * Appends the key as it is now, for a failed condition: {"value":V,
  * "expires":E,"version":N}, or null when it is not live.
@@ -96,9 +57,9 @@ put_current(struct buf *b, const struct op_result *res)
 	buf_adds(b, "{\"value\":");
 	buf_add(b, res->val, res->vlen);
 	buf_addc(b, ',');
-	put_expires(b, res->expires);
+	codec_put_expires(b, res->expires);
 	buf_addc(b, ',');
-	put_version(b, res->version);
+	codec_put_version(b, res->version);
 	buf_addc(b, '}');
 }
 
@@ -151,7 +112,8 @@ reply_ok(struct resp *resp)
 
 /*
  * Finds the key of a GET or DELETE: in the path (/get/K) or in ?key=.
- * Returns 0 with *key borrowed from r, or -1 with a 400 in resp.
+ * Returns 0 with *key borrowed from r, or -1 with a 400 in resp, or a 403
+ * when r's token may not reach that key.
  */
 static int
 request_key(const struct req *r, struct resp *resp, const char **key,
@@ -172,7 +134,7 @@ request_key(const struct req *r, struct resp *resp, const char **key,
 		resp_error(resp, 400, why);
 		return -1;
 	}
-	return 0;
+	return auth_check_key(r, *key, *klen, resp);
 }
 
 /* Returns the API's reading of a ttl field, or -1 if it is not acceptable. */
@@ -524,8 +486,7 @@ exec_single(const struct ctx *c, const struct op *op, struct op_result *res,
 {
 	int rc;
 
-	rc = store_exec(c->store, op, 1, 0, store_now_ms(), codec_equal, res,
-	    NULL);
+	rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL);
 	if (rc == STORE_CONFLICT) {
 		reply_conflict(resp, "", op, res);
 		return -1;
@@ -553,6 +514,8 @@ run_single(const struct ctx *c, const struct req *r, enum op_type type,
 {
 	if (decode_single(c, r, type, bo, op, resp) != 0)
 		return -1;
+	if (auth_check_key(r, op->key, op->klen, resp) != 0)
+		return -1;
 	return exec_single(c, op, res, resp);
 }
 
@@ -572,7 +535,7 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 	if (request_key(r, resp, &key, &klen) != 0)
 		return;
 	memset(&res, 0, sizeof(res));
-	if ((rc = store_get(c->store, key, klen, store_now_ms(), &res)) != 0) {
+	if ((rc = store_get(c->store, key, klen, &res)) != 0) {
 		resp_store_error(resp, rc);
 		return;
 	}
@@ -586,7 +549,7 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, key, klen, res.val, res.vlen, res.expires, res.version);
+	codec_put_item(b, key, klen, res.val, res.vlen, res.expires, res.version);
 	buf_addc(b, '}');
 	op_result_clear(&res);
 }
@@ -631,6 +594,9 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		    "without control characters, at most 512 bytes");
 		return;
 	}
+	/* A token limited to user_ may list user_x, not user or everything. */
+	if (auth_check_key(r, prefix, plen, resp) != 0)
+		return;
 	if ((limit_s = req_query(r, "limit", &llen)) != NULL &&
 	    (req_parse_size(limit_s, llen, &limit) != 0 || limit < 1 ||
 	    limit > c->cfg->list_max)) {
@@ -657,7 +623,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 
 	rc = (keys_only ? store_list_keys : store_list)(c->store, prefix, plen,
-	    after, alen, limit, store_now_ms(), &items, &n, &more);
+	    after, alen, limit, &items, &n, &more);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
@@ -671,11 +637,11 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 			buf_adds(b, "\"key\":");
 			codec_put_str(b, items[i].key, items[i].klen);
 			buf_addc(b, ',');
-			put_expires(b, items[i].expires);
+			codec_put_expires(b, items[i].expires);
 			buf_addc(b, ',');
-			put_version(b, items[i].version);
+			codec_put_version(b, items[i].version);
 		} else
-			put_item(b, items[i].key, items[i].klen, items[i].val,
+			codec_put_item(b, items[i].key, items[i].klen, items[i].val,
 			    items[i].vlen, items[i].expires, items[i].version);
 		buf_addc(b, '}');
 	}
@@ -713,7 +679,7 @@ handler_set(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, op.key, op.klen, op.val, op.vlen, res.expires,
+	codec_put_item(b, op.key, op.klen, op.val, op.vlen, res.expires,
 	    res.version);
 	buf_addc(b, '}');
 out:
@@ -765,7 +731,7 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 	b = reply_ok(resp);
 	if (res.cond_met) {
 		buf_adds(b, "{\"success\":true,\"conditionMet\":true,");
-		put_item(b, op.key, op.klen, op.val, op.vlen, res.expires,
+		codec_put_item(b, op.key, op.klen, op.val, op.vlen, res.expires,
 		    res.version);
 		buf_addc(b, '}');
 		goto out;
@@ -796,7 +762,7 @@ handler_incr(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, op.key, op.klen, res.val, res.vlen, res.expires,
+	codec_put_item(b, op.key, op.klen, res.val, res.vlen, res.expires,
 	    res.version);
 	buf_addc(b, '}');
 out:
@@ -811,9 +777,9 @@ put_touched(struct buf *b, const struct op *op, const struct op_result *res)
 	buf_adds(b, "\"key\":");
 	codec_put_str(b, op->key, op->klen);
 	buf_addc(b, ',');
-	put_expires(b, res->found ? res->expires : 0);
+	codec_put_expires(b, res->found ? res->expires : 0);
 	buf_addc(b, ',');
-	put_version(b, res->found ? res->version : 0);
+	codec_put_version(b, res->found ? res->version : 0);
 }
 
 /* POST /touch: changes the expiry (and so the version) of a live key. */
@@ -873,6 +839,9 @@ handler_delete_prefix(const struct ctx *c, const struct req *r,
 		    "valid UTF-8 without control characters, at most 512 bytes");
 		goto out;
 	}
+	/* A token may delete only under one of its own prefixes. */
+	if (auth_check_key(r, bo.prefix.s, bo.prefix.len, resp) != 0)
+		goto out;
 	if (bo.limit.st == FIELD_OK && bo.limit.v >= 1 &&
 	    bo.limit.v <= DPFX_MAX_LIMIT)
 		limit = (size_t)bo.limit.v;
@@ -882,7 +851,7 @@ handler_delete_prefix(const struct ctx *c, const struct req *r,
 		goto out;
 	}
 	if ((rc = store_delete_prefix(c->store, bo.prefix.s, bo.prefix.len,
-	    limit, store_now_ms(), &deleted, &more)) != 0) {
+	    limit, &deleted, &more)) != 0) {
 		resp_store_error(resp, rc);
 		goto out;
 	}
@@ -952,6 +921,34 @@ check_batch(const struct ctx *c, const struct body_batch *bb, struct op *ops,
 	return 0;
 }
 
+/*
+ * Checks every op of a valid batch against r's token before any runs:
+ * get needs read, every other op write, and each key must be within the
+ * token's prefixes. 0, or -1 with a 403 naming the first forbidden op.
+ */
+static int
+authorize_batch(const struct req *r, const struct op *ops, size_t n,
+    struct resp *resp)
+{
+	char msg[64];
+	unsigned need;
+	size_t i;
+
+	if (r->token == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		need = ops[i].type == OP_GET ? TOKEN_READ : TOKEN_WRITE;
+		if ((r->token->rights & need) == 0 ||
+		    !auth_key_allowed(r->token, ops[i].key, ops[i].klen)) {
+			snprintf(msg, sizeof(msg), "operations[%zu]: Forbidden",
+			    i);
+			auth_forbid(r, resp, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Appends the result object of one batch op. */
 static void
 put_batch_result(struct buf *b, const struct op *op,
@@ -969,11 +966,11 @@ put_batch_result(struct buf *b, const struct op *op,
 	}
 	switch (op->type) {
 	case OP_GET:
-		put_item(b, op->key, op->klen, res->found ? res->val : NULL,
+		codec_put_item(b, op->key, op->klen, res->found ? res->val : NULL,
 		    res->vlen, res->expires, res->version);
 		break;
 	case OP_SET:
-		put_item(b, op->key, op->klen, op->val, op->vlen,
+		codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 		    res->expires, res->version);
 		break;
 	case OP_DELETE:
@@ -983,15 +980,15 @@ put_batch_result(struct buf *b, const struct op *op,
 		break;
 	case OP_TAS:
 		if (res->cond_met)
-			put_item(b, op->key, op->klen, op->val, op->vlen,
+			codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 			    res->expires, res->version);
 		else
-			put_item(b, op->key, op->klen, NULL, 0, 0, 0);
+			codec_put_item(b, op->key, op->klen, NULL, 0, 0, 0);
 		buf_adds(b, res->cond_met ? ",\"conditionMet\":true" :
 		    ",\"conditionMet\":false");
 		break;
 	case OP_INCR:
-		put_item(b, op->key, op->klen, res->val, res->vlen,
+		codec_put_item(b, op->key, op->klen, res->val, res->vlen,
 		    res->expires, res->version);
 		break;
 	case OP_TOUCH:
@@ -1035,10 +1032,11 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	res = xcalloc(bb.ops_n, sizeof(*res));
 	if (check_batch(c, &bb, ops, resp) != 0)
 		goto out;
+	if (authorize_batch(r, ops, bb.ops_n, resp) != 0)
+		goto out;
 
 	rc = store_exec(c->store, ops, bb.ops_n,
-	    bb.atomic_st == FIELD_OK && bb.atomic, store_now_ms(), codec_equal,
-	    res, &failed);
+	    bb.atomic_st == FIELD_OK && bb.atomic, codec_equal, res, &failed);
 	if (rc == STORE_CONDITION) {
 		b = reply_ok(resp);
 		buf_addf(b, "{\"success\":false,\"conditionMet\":false,"

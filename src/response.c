@@ -17,6 +17,8 @@ static const struct {
 	{ 204, "No Content" },
 	{ 304, "Not Modified" },
 	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
 	{ 409, "Conflict" },
@@ -45,6 +47,7 @@ resp_init(struct resp *r)
 	r->status = 0;
 	r->allow = NULL;
 	r->retry_after = 0;
+	r->challenge = 0;
 	r->etag = 0;
 	r->content_type = RESP_JSON;
 	buf_init(&r->body);

@@ -111,6 +111,8 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	} else
 		buf_adds(&h, "Access-Control-Expose-Headers: ETag, Retry-After, "
 		    "WWW-Authenticate\r\n");
+	if (resp->challenge)
+		buf_adds(&h, "WWW-Authenticate: Bearer\r\n");
 	if (resp->allow != NULL)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)
@@ -214,6 +216,7 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	FCGX_Request rq;
+	char ebuf[128];
 
 	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
@@ -226,7 +229,8 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 			if (stopping)
 				break;
 			/* A persistent accept error must not spin a core. */
-			log_warn("FastCGI accept failed: %s", strerror(errno));
+			log_warn("FastCGI accept failed: %s",
+			    log_strerror(errno, ebuf, sizeof(ebuf)));
 			nanosleep(&pause, NULL);
 			continue;
 		}

@@ -43,15 +43,8 @@
 #include "num.h"
 #include "op.h"
 #include "store.h"
+#include "store_impl.h"
 
-#define PRIMARY_FILE	"kv.db"
-#define EXPIRY_FILE	"expiry.db"
-#define META_FILE	"meta.db"
-#define EXP_LEN		8		/* big-endian expiry: the index key */
-#define HDR_LEN		16		/* expiry + big-endian version */
-#define LEGACY_HDR_LEN	8		/* format 1: the expiry alone */
-
-#define DEFAULT_CACHE	(24u * 1024 * 1024)	/* as config.c's default */
 /*
  * Page-level locking takes a few locks per op on the primary and on the
  * secondary; a batch of ~1000 ops across many worker threads needs far more
@@ -73,64 +66,13 @@
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
 #define CHECKPOINT_EVERY_S	30
 
-/* store_run() flags. */
-#define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
-#define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
-
-/*
- * Event counters for store_stats(), bumped with relaxed atomics so that
- * counting never adds a lock to the request path.
- */
-struct store_counters {
-	_Atomic uint64_t	 commits;
-	_Atomic uint64_t	 aborts;
-	_Atomic uint64_t	 deadlocks;	/* conflicts retried */
-	_Atomic uint64_t	 busy;		/* calls that ran out of retries */
-	_Atomic uint64_t	 nospace;
-	_Atomic uint64_t	 swept;
-	_Atomic uint64_t	 keys;		/* at the last count */
-	_Atomic uint64_t	 keys_expiring;
-	_Atomic int		 keys_counted;
-};
-
-struct store {
-	DB_ENV			*env;
-	DB			*db;		/* primary */
-	DB			*exp;		/* secondary on expiry */
-	DB			*meta;		/* format marker, sequence */
-	DB_SEQUENCE		*seq;		/* versions */
-	int			 env_open;	/* env->open succeeded */
-	enum store_durability	 durability;
-	char			*home;
-	struct store_counters	 ctr;
-
-	pthread_t		 thread;
-	int			 thread_running;
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;		/* signalled by store_close */
-	int			 sync_init;	/* mtx and cond initialized */
-	int			 stopping;
-};
-
-/* Adds n to an event counter; ordering does not matter to a counter. */
-static inline void
-ctr_add(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-/*
- * A transaction body. It returns 0 to commit or a BDB error code to abort;
- * setting *rollback (and returning 0) aborts without a retry and makes
- * store_run() return STORE_CONDITION. It must close every cursor it opened.
- */
-typedef int	(*txn_body)(struct store *, DB_TXN *, void *arg, int *rollback);
-/* Frees whatever a body put into arg, so a retry or a failure starts clean. */
-typedef void	(*txn_reset)(void *arg);
-
-/* Set by the error callback when BDB reports a full disk in this thread. */
-static __thread int	tls_nospace;
 static __thread unsigned int tls_seed;
+/*
+ * The soonest expiry (ms, 0 = none) among the records the running attempt
+ * read as live or wrote (rec_read, rec_write); store_run checks it against
+ * the clock before the attempt commits.
+ */
+static __thread int64_t	tls_horizon;
 
 static const char *const store_errstr[] = {
 	[STORE_OK] = "ok",
@@ -187,30 +129,6 @@ store_items_free(struct store_item *items, size_t n)
 	free(items);
 }
 
-/* Stores v at p as 8 big-endian bytes. */
-static void
-be64_put(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-/* Reads 8 big-endian bytes at p. */
-static uint64_t
-be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* Returns the expiry (ms, 0 = none) of a write made at now_ms with ttl s. */
 static int64_t
 expiry_for(int64_t now_ms, int64_t ttl)
@@ -218,22 +136,24 @@ expiry_for(int64_t now_ms, int64_t ttl)
 	return ttl > 0 ? now_ms + ttl * 1000 : 0;
 }
 
-/* Returns 1 if a record with this expiry no longer exists at now_ms. */
-static int
-is_expired(int64_t expires, int64_t now_ms)
+/* Notes that the running attempt relies on a record living until expires. */
+static void
+horizon_note(int64_t expires)
 {
-	return expires != 0 && expires <= now_ms;
+	if (expires != 0 && (tls_horizon == 0 || expires < tls_horizon))
+		tls_horizon = expires;
 }
 
 /*
- * Routes BDB's error messages to the log and notes a full disk, which BDB
- * often reports only here before returning a generic failure.
+ * Routes BDB's error messages to the log. A full disk is noticed by the
+ * errno of the failed write (store_io.c), never by the message text; after
+ * a panic the process is on its way out and logs nothing more.
  */
-static void
+void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
-	if (msg != NULL && strstr(msg, strerror(ENOSPC)) != NULL)
-		tls_nospace = 1;
+	if (store_panicked())
+		return;
 	log_error("bdb: %s", msg != NULL ? msg : "(no message)");
 }
 
@@ -278,12 +198,21 @@ backoff(int attempt)
  * asked for a rollback), or the mapped error, logged here once with func.
  * reset(arg) runs after every abort, so arg holds no allocations unless
  * STORE_OK is returned.
+ *
+ * The clock is read at the start of every attempt, never once per call: a
+ * test-and-set retried for seconds must not match a value that expired
+ * while it waited, and a write with a ttl must not store a record that is
+ * already expired. For the same reason an attempt is retried, not
+ * committed or rolled back, when the clock read after its body has passed
+ * the soonest expiry of a record it read as live or wrote (tls_horizon):
+ * one attempt can wait for locks for seconds, longer than a 1 s ttl.
  */
-static int
+int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	DB_TXN *txn;
+	int64_t now_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
@@ -300,7 +229,18 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
-		ret = body(s, txn, arg, &rollback);
+		tls_horizon = 0;
+		now_ms = s->clock();
+		ret = body(s, txn, now_ms, arg, &rollback);
+		if (ret == 0 && tls_horizon != 0 && tls_horizon <= s->clock()) {
+			/* Stale: what it saw or wrote has expired meanwhile. */
+			ctr_add(&s->ctr.aborts, 1);
+			if ((tret = txn->abort(txn)) != 0)
+				log_error("%s: abort: %s", func,
+				    db_strerror(tret));
+			reset(arg);
+			continue;
+		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
 			if ((ret = txn->commit(txn, 0)) == 0) {
@@ -313,6 +253,8 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
 				    db_strerror(tret));
+			if (tret == DB_RUNRECOVERY)
+				store_panic(func, tret);
 			if (ret == 0) {
 				reset(arg);
 				return STORE_CONDITION;
@@ -336,10 +278,8 @@ fail:
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
-		log_error("%s: %s: the environment needs recovery, restart "
-		    "the service", func, db_strerror(ret));
-	else
-		log_error("%s: %s", func, db_strerror(ret));
+		store_panic(func, ret);
+	log_error("%s: %s", func, db_strerror(ret));
 	return STORE_ERROR;
 }
 
@@ -386,6 +326,7 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	out->val = (char *)p;
 	out->vlen = d.size - HDR_LEN;
 	out->expires = expires;
+	horizon_note(expires);
 	return 0;
 }
 
@@ -406,7 +347,7 @@ rec_raw_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 }
 
 /* Writes key = (expires, version, val) in txn. Returns a BDB code. */
-static int
+int
 rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
     const char *val, size_t vlen, int64_t expires, uint64_t version)
 {
@@ -471,11 +412,10 @@ rec_del(struct store *s, DB_TXN *txn, const char *key, size_t klen)
  * is shared by all keys.
  */
 #define VERSION_CACHE	1000
-#define VERSION_MAX	((INT64_C(1) << 53) - 1)	/* exact in JavaScript */
 #define VERSION_SEQ_KEY	"versions"
 
 /* Draws the next version. Returns a BDB code (EINVAL past VERSION_MAX). */
-static int
+int
 version_next(struct store *s, uint64_t *out)
 {
 	db_seq_t v;
@@ -521,7 +461,7 @@ seq_open(struct store *s, DB_TXN *txn, db_seq_t initial)
  * floor + 1 (a sequence cannot be moved forward by more than 2^31 in one
  * step). Only for a store no other thread uses: kvstore-admin load.
  */
-static int
+int
 version_raise(struct store *s, uint64_t floor)
 {
 	DB_TXN *txn = NULL;
@@ -574,6 +514,7 @@ rec_store(struct store *s, DB_TXN *txn, const struct op *op, const char *val,
 		return rec_del(s, txn, op->key, op->klen);
 	if ((ret = version_next(s, &version)) != 0)
 		return ret;
+	horizon_note(expires);
 	if ((ret = rec_put(s, txn, op->key, op->klen, val, vlen, expires,
 	    version)) != 0)
 		return ret;
@@ -588,17 +529,17 @@ rec_store(struct store *s, DB_TXN *txn, const struct op *op, const char *val,
 struct get_ctx {
 	const char		*key;
 	size_t			 klen;
-	int64_t			 now_ms;
 	struct op_result	*out;
 };
 
 /* Reads c->key into c->out. */
 static int
-get_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+get_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct get_ctx *c = arg;
 
-	return rec_read(s, txn, c->key, c->klen, 0, c->now_ms, c->out);
+	return rec_read(s, txn, c->key, c->klen, 0, now_ms, c->out);
 }
 
 /* Frees the value a failed attempt may have read. */
@@ -612,7 +553,7 @@ get_reset(void *arg)
 
 /* Reads one live key (degree 2 isolation); out->val is the caller's. */
 int
-store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
+store_get(struct store *s, const char *key, size_t klen,
     struct op_result *out)
 {
 	struct get_ctx c;
@@ -621,7 +562,6 @@ store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
 	memset(out, 0, sizeof(*out));
 	c.key = key;
 	c.klen = klen;
-	c.now_ms = now_ms;
 	c.out = out;
 	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
 	    __func__);
@@ -636,7 +576,6 @@ struct exec_ctx {
 	const struct op		*ops;
 	size_t			 n;
 	int			 atomic;
-	int64_t			 now_ms;
 	store_eq_fn		 eq;
 	struct op_result	*results;
 	size_t			 failed;
@@ -822,7 +761,8 @@ exec_write(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
  * an atomic batch, and a failed increment in any batch, roll back.
  */
 static int
-exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+exec_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct exec_ctx *c = arg;
 	const struct op *op;
@@ -837,11 +777,9 @@ exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 		r = &c->results[i];
 		unmet = 0;
 		if (op->type == OP_GET)
-			ret = rec_read(s, txn, op->key, op->klen, 0, c->now_ms,
-			    r);
+			ret = rec_read(s, txn, op->key, op->klen, 0, now_ms, r);
 		else
-			ret = exec_write(s, txn, op, c->now_ms, c->eq, r,
-			    &unmet);
+			ret = exec_write(s, txn, op, now_ms, c->eq, r, &unmet);
 		if (ret != 0)
 			return ret;
 		if (r->err != OP_ERR_NONE) {
@@ -878,8 +816,7 @@ exec_reset(void *arg)
  */
 int
 store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
-    int64_t now_ms, store_eq_fn eq, struct op_result *results,
-    size_t *failed)
+    store_eq_fn eq, struct op_result *results, size_t *failed)
 {
 	struct exec_ctx c;
 	size_t i;
@@ -897,7 +834,6 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.ops = ops;
 	c.n = n;
 	c.atomic = atomic;
-	c.now_ms = now_ms;
 	c.eq = eq;
 	c.results = results;
 	c.failed = 0;
@@ -922,7 +858,6 @@ struct list_ctx {
 	const char		*start;		/* first key that may qualify */
 	size_t			 slen;
 	size_t			 limit;
-	int64_t			 now_ms;
 	struct store_item	*items;
 	size_t			 n;
 	size_t			 cap;
@@ -972,7 +907,8 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
  * records until limit, then reading only expiry headers to decide `more`.
  */
 static int
-list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct list_ctx *c = arg;
 	DBC *cur = NULL;
@@ -1006,7 +942,7 @@ list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 			break;
 		}
 		expires = (int64_t)be64_get(d.data);
-		if (is_expired(expires, c->now_ms))
+		if (is_expired(expires, now_ms))
 			continue;
 		if (c->n == c->limit) {
 			c->more = 1;
@@ -1042,8 +978,8 @@ list_reset(void *arg)
  */
 static int
 list_run(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit, int64_t now_ms,
-    int keys_only, struct store_item **items, size_t *n, int *more)
+    const char *after, size_t alen, size_t limit, int keys_only,
+    struct store_item **items, size_t *n, int *more)
 {
 	struct list_ctx c;
 	char *succ = NULL;
@@ -1057,7 +993,6 @@ list_run(struct store *s, const char *prefix, size_t plen,
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
-	c.now_ms = now_ms;
 	c.start = c.prefix;
 	c.slen = plen;
 	if (after != NULL && alen > 0) {
@@ -1086,21 +1021,21 @@ list_run(struct store *s, const char *prefix, size_t plen,
 /* Lists records with their values (see store.h). */
 int
 store_list(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit, int64_t now_ms,
+    const char *after, size_t alen, size_t limit,
     struct store_item **items, size_t *n, int *more)
 {
-	return list_run(s, prefix, plen, after, alen, limit, now_ms, 0, items,
-	    n, more);
+	return list_run(s, prefix, plen, after, alen, limit, 0, items, n,
+	    more);
 }
 
 /* Lists records without reading their values (see store.h). */
 int
 store_list_keys(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit, int64_t now_ms,
+    const char *after, size_t alen, size_t limit,
     struct store_item **items, size_t *n, int *more)
 {
-	return list_run(s, prefix, plen, after, alen, limit, now_ms, 1, items,
-	    n, more);
+	return list_run(s, prefix, plen, after, alen, limit, 1, items, n,
+	    more);
 }
 
 /* store_delete_prefix */
@@ -1117,7 +1052,6 @@ struct dpfx_ctx {
 	const char	*prefix;
 	size_t		 plen;
 	size_t		 limit;
-	int64_t		 now_ms;
 	size_t		 deleted;	/* live records removed */
 	int		 more;
 };
@@ -1129,7 +1063,8 @@ struct dpfx_ctx {
  * up to 10000 records fit MAX_LOCKS many times over: locks are per page.
  */
 static int
-dpfx_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+dpfx_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct dpfx_ctx *c = arg;
 	DBC *cur = NULL;
@@ -1163,7 +1098,7 @@ dpfx_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 			break;
 		removed++;
 		bytes += k.size + d.size;
-		if (!is_expired((int64_t)be64_get(d.data), c->now_ms))
+		if (!is_expired((int64_t)be64_get(d.data), now_ms))
 			c->deleted++;
 	}
 	if (ret == DB_NOTFOUND)
@@ -1189,7 +1124,7 @@ dpfx_reset(void *arg)
 /* Deletes up to limit prefixed records in one transaction (see store.h). */
 int
 store_delete_prefix(struct store *s, const char *prefix, size_t plen,
-    size_t limit, int64_t now_ms, size_t *deleted, int *more)
+    size_t limit, size_t *deleted, int *more)
 {
 	struct dpfx_ctx c;
 	int ret;
@@ -1202,7 +1137,6 @@ store_delete_prefix(struct store *s, const char *prefix, size_t plen,
 	c.prefix = prefix;
 	c.plen = plen;
 	c.limit = limit;
-	c.now_ms = now_ms;
 	ret = store_run(s, 0, dpfx_body, dpfx_reset, &c, __func__);
 	if (ret == STORE_OK) {
 		*deleted = c.deleted;
@@ -1225,7 +1159,8 @@ struct sweep_ctx {
  * a cursor on the secondary (which deletes the primary record as well).
  */
 static int
-sweep_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+sweep_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct sweep_ctx *c = arg;
 	DBC *cur = NULL;
@@ -1316,7 +1251,8 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
  * (any pointer), returns DB_NOTFOUND for an empty store.
  */
 static int
-check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+check_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	DBC *cur = NULL;
 	DBT k, d;
@@ -1354,25 +1290,35 @@ store_check(struct store *s)
 
 /* Maintenance */
 
-static int	count_keys(struct store *);
-
 /* Runs one second's maintenance; failures are logged where they happen. */
 static void
 maintain(struct store *s, int checkpoint)
 {
 	int ret, rejected;
 
+	store_test_panic_poll(s);
 	if ((ret = s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE,
-	    &rejected)) != 0)
+	    &rejected)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("lock_detect", ret);
 		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+	}
 	/* Errors are logged inside; the next tick tries again. */
-	(void)store_sweep(s, store_now_ms(), SWEEP_BUDGET, NULL);
+	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
 	if (s->durability == STORE_DURABLE_WRITE &&
-	    (ret = s->env->log_flush(s->env, NULL)) != 0)
+	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("log_flush", ret);
 		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+	}
 	if (checkpoint &&
-	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0)
+	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("txn_checkpoint", ret);
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	}
+	if (checkpoint)
+		store_log_trim(s);
 	/* The key count walks the whole tree: only now and then. */
 	if (checkpoint || !atomic_load_explicit(&s->ctr.keys_counted,
 	    memory_order_relaxed))
@@ -1385,8 +1331,15 @@ maintain_main(void *arg)
 {
 	struct store *s = arg;
 	struct timespec ts;
-	unsigned int ticks = 0;
+	unsigned int ticks = 0, every = CHECKPOINT_EVERY_S;
+	const char *v;
 
+	/*
+	 * For tests only: KV_TEST_CHECKPOINT_S=N checkpoints (and removes
+	 * log files) every N seconds, to show a hot backup surviving many.
+	 */
+	if ((v = getenv("KV_TEST_CHECKPOINT_S")) != NULL && atoi(v) > 0)
+		every = (unsigned int)atoi(v);
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1398,7 +1351,7 @@ maintain_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->mtx);
 		ticks++;
-		maintain(s, ticks % CHECKPOINT_EVERY_S == 0);
+		maintain(s, ticks % every == 0);
 		pthread_mutex_lock(&s->mtx);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -1442,15 +1395,15 @@ open_dbs(struct store *s)
 
 	if ((ret = db_create(&s->db, s->env, 0)) != 0)
 		return ret;
-	if ((ret = s->db->open(s->db, NULL, PRIMARY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->db->open(s->db, NULL, STORE_PRIMARY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	if ((ret = db_create(&s->exp, s->env, 0)) != 0)
 		return ret;
 	if ((ret = s->exp->set_flags(s->exp, DB_DUP | DB_DUPSORT)) != 0)
 		return ret;
-	if ((ret = s->exp->open(s->exp, NULL, EXPIRY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->exp->open(s->exp, NULL, STORE_EXPIRY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	/*
 	 * No DB_CREATE: rebuilding an empty index would scan the whole
@@ -1600,7 +1553,8 @@ done:
 
 /* Converts one slice of records, or finds the store converted already. */
 static int
-migrate_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+migrate_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct migrate_ctx *c = arg;
 	unsigned char mark[4] = { 0, 0, 0, FORMAT_VERSIONED };
@@ -1678,7 +1632,7 @@ migrate(struct store *s)
 	c.datas = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.datas));
 	c.dlens = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.dlens));
 	/* A new store has nothing to convert: its versions start at 1. */
-	empty = check_body(s, NULL, &empty, NULL) == DB_NOTFOUND;
+	empty = check_body(s, NULL, 0, &empty, NULL) == DB_NOTFOUND;
 	for (;;) {
 		/*
 		 * The versions of a slice are drawn before its transaction:
@@ -1728,7 +1682,7 @@ open_meta(struct store *s)
 		s->meta = NULL;
 		return ret;
 	}
-	if ((ret = s->meta->open(s->meta, NULL, META_FILE, NULL, DB_BTREE,
+	if ((ret = s->meta->open(s->meta, NULL, STORE_META_FILE, NULL, DB_BTREE,
 	    DB_AUTO_COMMIT | DB_CREATE | DB_THREAD, 0600)) != 0)
 		return ret;
 	return seq_open(s, NULL, 1);
@@ -1742,7 +1696,7 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	size_t cache;
 	int ret;
 
-	cache = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE;
+	cache = cfg->cache_bytes ? cfg->cache_bytes : STORE_CACHE_DEFAULT;
 	if ((ret = env->set_cachesize(env, (u_int32_t)(cache >> 30),
 	    (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0)
 		return ret;
@@ -1753,9 +1707,14 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	    (ret = env->set_tx_max(env, MAX_TXNS)) != 0 ||
 	    (ret = env->set_lg_bsize(env, LOG_BUF_BYTES)) != 0 ||
 	    (ret = env->set_timeout(env, LOCK_TIMEOUT_US,
-	    DB_SET_LOCK_TIMEOUT)) != 0 ||
-	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+	    DB_SET_LOCK_TIMEOUT)) != 0)
 		return ret;
+	/*
+	 * No DB_LOG_AUTO_REMOVE: it removes log files at any checkpoint, even
+	 * while kvstore-admin copies them for a hot backup (a copy missing a
+	 * log file cannot be recovered). store_log_trim() removes them after
+	 * each checkpoint instead, except while a backup holds the log lock.
+	 */
 
 	/* Never DB_TXN_NOSYNC: it loses commits on a plain process crash. */
 	if (cfg->durability == STORE_DURABLE_WRITE &&
@@ -1800,6 +1759,10 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
+	if (cfg->test_panic_file != NULL)
+		s->test_panic_file = xmemdup(cfg->test_panic_file,
+		    strlen(cfg->test_panic_file));
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;
@@ -1814,11 +1777,15 @@ store_open(const struct store_cfg *cfg, struct store **out)
 		ret = ENOTDIR;
 		goto fail;
 	}
+	if ((ret = store_io_install()) != 0)
+		goto fail;
 	if ((ret = db_env_create(&s->env, 0)) != 0) {
 		s->env = NULL;
 		goto fail;
 	}
 	s->env->set_errcall(s->env, store_errcall);
+	if ((ret = s->env->set_event_notify(s->env, store_event)) != 0)
+		goto fail;
 	if ((ret = configure_env(s, cfg)) != 0)
 		goto fail;
 	if (snprintf(path, sizeof(path), "%s/DB_CONFIG", cfg->home) <
@@ -1837,6 +1804,9 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	}
 	/* The statistics count the requests' transactions, not the upgrade's. */
 	memset(&s->ctr, 0, sizeof(s->ctr));
+	/* The service guards its log for hot backups and cleans after them. */
+	s->guard_logs = cfg->background;
+	store_log_trim(s);
 	if (cfg->background && (ret = maintain_start(s)) != 0) {
 		log_error("%s: maintenance thread: %s", __func__,
 		    strerror(ret));
@@ -1877,411 +1847,25 @@ store_close(struct store *s)
 	if (s->env_open && s->db != NULL &&
 	    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	if (s->env_open && s->db != NULL)
+		store_log_trim(s);
 	if (s->seq != NULL && (ret = s->seq->close(s->seq, 0)) != 0)
 		log_error("%s: close the version sequence: %s", __func__,
 		    db_strerror(ret));
 	if (s->meta != NULL && (ret = s->meta->close(s->meta, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, META_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_META_FILE,
 		    db_strerror(ret));
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, EXPIRY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,
 		    db_strerror(ret));
 	if (s->db != NULL && (ret = s->db->close(s->db, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, PRIMARY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_PRIMARY_FILE,
 		    db_strerror(ret));
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
 	free(s->home);
+	free(s->test_panic_file);
 	free(s);
-}
-
-/* Operations: statistics, checkpoints, backup, verification, loading */
-
-/*
- * Counts the records of both trees with a full statistics walk at
- * read-committed isolation, for store_stats. Fast statistics would not
- * do: without record numbers, Berkeley DB only reports the count saved by
- * the last full walk (seen: 0 for a fresh store of 1000 keys).
- */
-static int
-count_keys(struct store *s)
-{
-	DB_BTREE_STAT *pst = NULL, *est = NULL;
-	int ret;
-
-	if ((ret = s->db->stat(s->db, NULL, &pst, DB_READ_COMMITTED)) != 0 ||
-	    (ret = s->exp->stat(s->exp, NULL, &est, DB_READ_COMMITTED)) != 0)
-		goto done;
-	atomic_store_explicit(&s->ctr.keys, pst->bt_nkeys,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_expiring, est->bt_ndata,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_counted, 1, memory_order_relaxed);
-done:
-	free(pst);
-	free(est);
-	/* A conflict with a writer is not worth more than a note. */
-	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
-		log_debug("%s: %s, counting again later", __func__,
-		    db_strerror(ret));
-	else if (ret != 0)
-		log_warn("%s: %s", __func__, db_strerror(ret));
-	return ret;
-}
-
-/* Returns 1 if name is a log file of the environment: "log." + 10 digits. */
-static int
-is_log_file(const char *name)
-{
-	size_t i;
-
-	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
-		return 0;
-	for (i = 4; i < 14; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* Adds up the disk space of the database and log files in home. */
-static int
-file_sizes(const char *home, struct store_stats *out)
-{
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
-
-	if ((d = opendir(home)) == NULL)
-		return errno;
-	while ((e = readdir(d)) != NULL) {
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
-		    || !S_ISREG(st.st_mode))
-			continue;
-		/* Blocks, not sizes: BDB creates log files sparse, at full size. */
-		if (strcmp(e->d_name, PRIMARY_FILE) == 0 ||
-		    strcmp(e->d_name, EXPIRY_FILE) == 0 ||
-		    strcmp(e->d_name, META_FILE) == 0)
-			out->data_bytes += (uint64_t)st.st_blocks * 512;
-		else if (is_log_file(e->d_name)) {
-			out->log_bytes += (uint64_t)st.st_blocks * 512;
-			out->log_files++;
-		}
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Collects counters, file sizes and cache statistics (see store.h). */
-int
-store_stats(struct store *s, int count, struct store_stats *out)
-{
-	DB_MPOOL_STAT *mst = NULL;
-	int ret, rc = STORE_OK;
-
-	memset(out, 0, sizeof(*out));
-	if (count && count_keys(s) != 0)
-		rc = STORE_ERROR;
-	out->commits = atomic_load_explicit(&s->ctr.commits,
-	    memory_order_relaxed);
-	out->aborts = atomic_load_explicit(&s->ctr.aborts,
-	    memory_order_relaxed);
-	out->deadlocks = atomic_load_explicit(&s->ctr.deadlocks,
-	    memory_order_relaxed);
-	out->busy = atomic_load_explicit(&s->ctr.busy, memory_order_relaxed);
-	out->nospace = atomic_load_explicit(&s->ctr.nospace,
-	    memory_order_relaxed);
-	out->swept = atomic_load_explicit(&s->ctr.swept, memory_order_relaxed);
-	out->keys = atomic_load_explicit(&s->ctr.keys, memory_order_relaxed);
-	out->keys_expiring = atomic_load_explicit(&s->ctr.keys_expiring,
-	    memory_order_relaxed);
-	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
-	    memory_order_relaxed);
-	if ((ret = file_sizes(s->home, out)) != 0) {
-		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
-		rc = STORE_ERROR;
-	}
-	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {
-		log_warn("%s: memp_stat: %s", __func__, db_strerror(ret));
-		rc = STORE_ERROR;
-	} else {
-		out->cache_hits = mst->st_cache_hit;
-		out->cache_misses = mst->st_cache_miss;
-		free(mst);
-	}
-	return rc;
-}
-
-/* Forces a checkpoint; the log files it frees are removed automatically. */
-int
-store_checkpoint(struct store *s)
-{
-	int ret;
-
-	if ((ret = s->env->txn_checkpoint(s->env, 0, 0, DB_FORCE)) != 0) {
-		log_error("%s: %s", __func__, db_strerror(ret));
-		return ret == ENOSPC ? STORE_NOSPACE : STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-/*
- * Checkpoints, then lets Berkeley DB copy the databases and the log into
- * dir. The checkpoint also flushes the log buffer, so commits made in
- * write mode are in the copy too.
- */
-int
-store_backup(struct store *s, const char *dir)
-{
-	int ret;
-
-	if ((ret = store_checkpoint(s)) != STORE_OK)
-		return ret;
-	if ((ret = s->env->backup(s->env, dir, DB_CREATE |
-	    DB_BACKUP_CLEAN)) != 0) {
-		log_error("%s: %s: %s", __func__, dir, db_strerror(ret));
-		return ret == ENOSPC || ret == EDQUOT ? STORE_NOSPACE :
-		    STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-struct audit_ctx {
-	int64_t			 now_ms;
-	int			 check_index;
-	uint64_t		 indexed;	/* records with expiry, any age */
-	struct store_audit	*out;
-};
-
-/*
- * Checks that the index holds (expiry -> key) for one record. Returns a
- * BDB code; a missing entry is counted, not an error.
- */
-static int
-audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
-    const DBT *k, const unsigned char *hdr)
-{
-	DBT sk, pk, pd;
-	unsigned char exp[EXP_LEN];
-	int ret;
-
-	memcpy(exp, hdr, EXP_LEN);
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&pd, 0, sizeof(pd));
-	sk.data = exp;
-	sk.size = EXP_LEN;
-	pk.data = k->data;
-	pk.size = k->size;
-	pk.ulen = k->size;
-	sk.ulen = EXP_LEN;
-	/* DB_THREAD wants every DBT to say who owns its memory. */
-	sk.flags = DB_DBT_USERMEM;
-	pk.flags = DB_DBT_USERMEM;
-	pd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-	ret = s->exp->pget(s->exp, txn, &sk, &pk, &pd, DB_GET_BOTH);
-	if (ret == DB_NOTFOUND) {
-		c->out->index_missing++;
-		return 0;
-	}
-	return ret;
-}
-
-/* Walks the primary, counting; then, with check_index, sizes the index. */
-static int
-audit_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct audit_ctx *c = arg;
-	struct store_audit *a = c->out;
-	DB_BTREE_STAT *est = NULL;
-	DBC *cur = NULL;
-	DBT k, d;
-	int64_t expires;
-	int ret, tret;
-
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.flags = DB_DBT_REALLOC;
-	d.flags = DB_DBT_REALLOC;
-	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
-		goto done;
-	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
-		a->records++;
-		if (d.size < HDR_LEN) {
-			a->bad_records++;
-			continue;
-		}
-		expires = (int64_t)be64_get(d.data);
-		if (expires != 0) {
-			c->indexed++;
-			if (c->check_index &&
-			    (ret = audit_index(s, txn, c, &k, d.data)) != 0)
-				break;
-		}
-		if (is_expired(expires, c->now_ms)) {
-			a->expired++;
-			continue;
-		}
-		a->live++;
-		a->key_bytes += k.size;
-		a->value_bytes += d.size - HDR_LEN;
-		if (expires == 0)
-			continue;
-		a->expiring++;
-		if (a->first_expiry == 0 || expires < a->first_expiry)
-			a->first_expiry = expires;
-		if (expires > a->last_expiry)
-			a->last_expiry = expires;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	if (ret == 0 && c->check_index &&
-	    (ret = s->exp->stat(s->exp, txn, &est, 0)) == 0) {
-		if (est->bt_ndata > c->indexed - a->index_missing)
-			a->index_extra = est->bt_ndata -
-			    (c->indexed - a->index_missing);
-		free(est);
-	}
-done:
-	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
-		ret = tret;
-	free(k.data);
-	free(d.data);
-	return ret;
-}
-
-/* Forgets what an aborted walk counted. */
-static void
-audit_reset(void *arg)
-{
-	struct audit_ctx *c = arg;
-
-	memset(c->out, 0, sizeof(*c->out));
-	c->indexed = 0;
-}
-
-/* Counts every record, checking the index if asked (see store.h). */
-int
-store_audit(struct store *s, int64_t now_ms, int check_index,
-    struct store_audit *out)
-{
-	struct audit_ctx c;
-
-	memset(out, 0, sizeof(*out));
-	c.now_ms = now_ms;
-	c.check_index = check_index;
-	c.indexed = 0;
-	c.out = out;
-	return store_run(s, RUN_READ_COMMITTED, audit_body, audit_reset, &c,
-	    __func__);
-}
-
-/* Verifies both database files of a closed environment (see store.h). */
-int
-store_verify(const char *home)
-{
-	static const char *const files[] = { PRIMARY_FILE, EXPIRY_FILE,
-	    META_FILE };
-	char path[4096];
-	DB *db;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
-		    files[i]) >= sizeof(path)) {
-			ret = ENAMETOOLONG;
-			goto fail;
-		}
-		if ((ret = db_create(&db, NULL, 0)) != 0)
-			goto fail;
-		db->set_errcall(db, store_errcall);
-		/* The handle is gone after verify, whatever it returns. */
-		if ((ret = db->verify(db, path, NULL, NULL, 0)) != 0)
-			goto fail;
-	}
-	return STORE_OK;
-fail:
-	log_error("%s: %s: %s", __func__, path, db_strerror(ret));
-	return STORE_ERROR;
-}
-
-struct load_ctx {
-	const struct store_item	*items;
-	size_t			 n;
-};
-
-/* Writes every item with the expiry it carries. */
-static int
-load_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct load_ctx *c = arg;
-	const struct store_item *it;
-	uint64_t version;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < c->n; i++) {
-		it = &c->items[i];
-		/* Lines without a version (older dumps) get a new one. */
-		version = it->version;
-		if (version == 0 && (ret = version_next(s, &version)) != 0)
-			return ret;
-		if ((ret = rec_put(s, txn, it->key, it->klen, it->val,
-		    it->vlen, it->expires, version)) != 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* store_load keeps no state between attempts. */
-static void
-load_reset(void *arg)
-{
-}
-
-/*
- * Writes items in one transaction, keeping their expiry and version (see
- * store.h).
- */
-int
-store_load(struct store *s, const struct store_item *items, size_t n)
-{
-	struct load_ctx c;
-	uint64_t top = 0;
-	size_t i;
-	int ret;
-
-	if (n == 0)
-		return STORE_OK;
-	for (i = 0; i < n; i++)
-		if (items[i].version > top)
-			top = items[i].version;
-	if (top > VERSION_MAX)
-		return STORE_ERROR;
-	/*
-	 * First the sequence, then the records: a crash in between leaves
-	 * numbers unused, never a record whose version the sequence can
-	 * hand out again.
-	 */
-	if ((ret = version_raise(s, top)) != STORE_OK)
-		return ret;
-	c.items = items;
-	c.n = n;
-	return store_run(s, 0, load_body, load_reset, &c, __func__);
-}
-
-/* Measures the files of a store that need not be open (see store.h). */
-int
-store_disk_usage(const char *home, struct store_stats *out)
-{
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if ((ret = file_sizes(home, out)) != 0) {
-		log_error("%s: %s: %s", __func__, home, strerror(ret));
-		return STORE_ERROR;
-	}
-	return STORE_OK;
 }

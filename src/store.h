@@ -10,8 +10,12 @@
  * deletes, restarts and crashes. A store written by the first release
  * (no versions) is converted once, when it is opened.
  *
- * Every function that takes now_ms treats a record whose expiry is <= now_ms
- * as absent, whether or not the sweeper has removed it yet. Every write is
+ * A record whose expiry is <= now is absent, whether or not the sweeper has
+ * removed it yet. The request functions (store_get, store_exec, store_list)
+ * read "now" from the configured clock at the start of every transaction
+ * attempt, so a call retried after deadlocks judges expiry by the time of
+ * the attempt that commits; store_sweep and store_audit take an explicit
+ * now_ms. Every write is
  * committed before the function returns STORE_OK. Deadlocks are retried
  * inside; when retries run out the call returns STORE_BUSY with nothing
  * applied. Functions are safe to call from many threads at once.
@@ -34,6 +38,13 @@ enum store_err {
 	STORE_ERROR,		/* anything else; logged where it happened */
 };
 
+/*
+ * Exit status of a process whose Berkeley DB environment panicked: the
+ * store logs once and exits with it at once (see store_panic.c), so that
+ * systemd or scripts/stack restart the service, which recovers the store.
+ */
+#define STORE_EXIT_PANIC	70
+
 enum store_durability {
 	STORE_DURABLE_SYNC,	/* log fsync'ed at every commit */
 	STORE_DURABLE_WRITE,	/* log written to the OS at commit, fsync'ed each second */
@@ -55,7 +66,41 @@ struct store_cfg {
 	size_t			 cache_bytes;	/* BDB cache; 0 = default */
 	int			 background;	/* run the maintenance thread */
 	enum store_mode		 mode;		/* default: STORE_MODE_OWN */
+	/*
+	 * Milliseconds since the epoch; NULL = store_now_ms. Tests put a
+	 * function here that returns the time they want to simulate.
+	 */
+	int64_t			(*clock)(void);
+	/*
+	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
+	 * file of this name appears, the maintenance thread removes it and
+	 * puts the environment in Berkeley DB's panic state, as a real
+	 * failure would. NULL (the default) disables the hook.
+	 */
+	const char		*test_panic_file;
 };
+
+/*
+ * The files of a store's home: the three databases, and Berkeley DB's log
+ * files ("log." and 10 digits). Backups and kvstore-admin name them from
+ * here.
+ */
+#define STORE_PRIMARY_FILE	"kv.db"
+#define STORE_EXPIRY_FILE	"expiry.db"
+#define STORE_META_FILE		"meta.db"	/* format marker, versions */
+
+/*
+ * The lock file in home that keeps a second process from opening the
+ * store: kvstore-fcgi holds it while it runs, kvstore-admin while it
+ * opens a stopped store itself.
+ */
+#define STORE_LOCK_FILE		"kvstore.lock"
+
+/* Returns 1 if name is a log file of the environment. */
+int	store_is_log_file(const char *name);
+
+/* The Berkeley DB cache when store_cfg.cache_bytes is 0: 24 MiB. */
+#define STORE_CACHE_DEFAULT	25165824
 
 struct store_item {
 	char	*key;	/* NUL-terminated copy, klen bytes */
@@ -81,7 +126,7 @@ int	store_open(const struct store_cfg *, struct store **out);
 void	store_close(struct store *);
 
 /* Reads one key in a read-only transaction. out->val is the caller's. */
-int	store_get(struct store *, const char *key, size_t klen, int64_t now_ms,
+int	store_get(struct store *, const char *key, size_t klen,
 	    struct op_result *out);
 
 /*
@@ -98,8 +143,7 @@ int	store_get(struct store *, const char *key, size_t klen, int64_t now_ms,
  */
 typedef int (*store_eq_fn)(const char *, size_t, const char *, size_t);
 int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
-	    int64_t now_ms, store_eq_fn eq, struct op_result *results,
-	    size_t *failed);
+	    store_eq_fn eq, struct op_result *results, size_t *failed);
 
 /*
  * Lists up to limit live records whose key starts with prefix, in
@@ -109,13 +153,13 @@ int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
  * in one serializable transaction, so it never shows part of a batch.
  */
 int	store_list(struct store *, const char *prefix, size_t plen,
-	    const char *after, size_t alen, size_t limit, int64_t now_ms,
+	    const char *after, size_t alen, size_t limit,
 	    struct store_item **items, size_t *n, int *more);
 void	store_items_free(struct store_item *, size_t n);
 
 /* As store_list, without reading values: items have val NULL, vlen 0. */
 int	store_list_keys(struct store *, const char *prefix, size_t plen,
-	    const char *after, size_t alen, size_t limit, int64_t now_ms,
+	    const char *after, size_t alen, size_t limit,
 	    struct store_item **items, size_t *n, int *more);
 
 /*
@@ -126,7 +170,7 @@ int	store_list_keys(struct store *, const char *prefix, size_t plen,
  * *more set, once the records it removed hold 64 MiB.
  */
 int	store_delete_prefix(struct store *, const char *prefix, size_t plen,
-	    size_t limit, int64_t now_ms, size_t *deleted, int *more);
+	    size_t limit, size_t *deleted, int *more);
 
 /*
  * Physically deletes up to max records expired at now_ms, in small

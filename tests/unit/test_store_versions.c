@@ -27,6 +27,58 @@ struct fixture {
 	struct store	*s;
 };
 
+/* What the store's clock says: the wrappers below set it for each call. */
+static int64_t	test_now = NOW;
+
+static int64_t
+test_clock(void)
+{
+	return test_now;
+}
+
+/* The store's calls, with the time they run at as an argument. */
+static int
+xget(struct store *s, const char *k, size_t klen, int64_t now,
+    struct op_result *r)
+{
+	test_now = now;
+	return store_get(s, k, klen, r);
+}
+
+static int
+xexec(struct store *s, const struct op *ops, size_t n, int atomic,
+    int64_t now, store_eq_fn eq, struct op_result *r, size_t *failed)
+{
+	test_now = now;
+	return store_exec(s, ops, n, atomic, eq, r, failed);
+}
+
+static int
+xlist(struct store *s, const char *p, size_t plen, const char *after,
+    size_t alen, size_t limit, int64_t now, struct store_item **items,
+    size_t *n, int *more)
+{
+	test_now = now;
+	return store_list(s, p, plen, after, alen, limit, items, n, more);
+}
+
+static int
+xlistk(struct store *s, const char *p, size_t plen, const char *after,
+    size_t alen, size_t limit, int64_t now, struct store_item **items,
+    size_t *n, int *more)
+{
+	test_now = now;
+	return store_list_keys(s, p, plen, after, alen, limit, items, n, more);
+}
+
+static int
+xdp(struct store *s, const char *p, size_t plen, size_t limit, int64_t now,
+    size_t *deleted, int *more)
+{
+	test_now = now;
+	return store_delete_prefix(s, p, plen, limit, deleted, more);
+}
+
 static int
 eq_bytes(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -42,6 +94,8 @@ open_in(struct fixture *f)
 	cfg.home = f->dir;
 	cfg.durability = STORE_DURABLE_WRITE;
 	cfg.cache_bytes = 4 * 1024 * 1024;
+	cfg.clock = test_clock;
+	test_now = NOW;
 	return store_open(&cfg, &f->s);
 }
 
@@ -113,7 +167,7 @@ static int
 run1(struct store *s, const struct op *op, int64_t now, struct op_result *r)
 {
 	memset(r, 0, sizeof(*r));
-	return store_exec(s, op, 1, 0, now, eq_bytes, r, NULL);
+	return xexec(s, op, 1, 0, now, eq_bytes, r, NULL);
 }
 
 /* Sets k = v and returns the new version (0 on failure). */
@@ -172,7 +226,7 @@ store_get__live_key__reports_the_version_of_the_last_write(void **state)
 	uint64_t v;
 
 	v = set_v(f->s, "k", "1");
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k", 1, NOW, &r), STORE_OK);
 	assert_int_equal(r.version, v);
 	op_result_clear(&r);
 }
@@ -261,7 +315,7 @@ store_exec__if_absent_on_live_key__is_unmet(void **state)
 	assert_int_equal(run1(f->s, &op, NOW, &r), STORE_OK);
 	assert_int_equal(r.version_unmet, 1);
 	op_result_clear(&r);
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k", 1, NOW, &r), STORE_OK);
 	op_result_clear(&r);
 }
 
@@ -281,10 +335,10 @@ store_exec__atomic_batch_with_unmet_version__rolls_back(void **state)
 	ops[1].vlen = 1;
 	ops[1].cond = OP_COND_VERSION;
 	ops[1].if_version = 12345;
-	assert_int_equal(store_exec(f->s, ops, 2, 1, NOW, eq_bytes, r,
+	assert_int_equal(xexec(f->s, ops, 2, 1, NOW, eq_bytes, r,
 	    &failed), STORE_CONDITION);
 	assert_int_equal(failed, 1);
-	assert_int_equal(store_get(f->s, "a", 1, NOW, &r[0]), STORE_NOTFOUND);
+	assert_int_equal(xget(f->s, "a", 1, NOW, &r[0]), STORE_NOTFOUND);
 }
 
 /* Increment */
@@ -333,7 +387,7 @@ store_exec__incr_of_string__conflicts_with_current(void **state)
 	op.by = "1";
 	op.bylen = 1;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(store_exec(f->s, &op, 1, 0, NOW, eq_bytes, &r,
+	assert_int_equal(xexec(f->s, &op, 1, 0, NOW, eq_bytes, &r,
 	    &failed), STORE_CONFLICT);
 	assert_int_equal(failed, 0);
 	assert_int_equal(r.err, OP_ERR_NAN);
@@ -357,12 +411,12 @@ store_exec__incr_past_int64__conflicts_and_rolls_back_batch(void **state)
 	ops[1] = mkop(OP_INCR, "n");
 	ops[1].by = "1";
 	ops[1].bylen = 1;
-	assert_int_equal(store_exec(f->s, ops, 2, 0, NOW, eq_bytes, r,
+	assert_int_equal(xexec(f->s, ops, 2, 0, NOW, eq_bytes, r,
 	    &failed), STORE_CONFLICT);
 	assert_int_equal(failed, 1);
 	assert_int_equal(r[1].err, OP_ERR_OVERFLOW);
 	op_result_clear(&r[1]);
-	assert_int_equal(store_get(f->s, "a", 1, NOW, &r[0]), STORE_NOTFOUND);
+	assert_int_equal(xget(f->s, "a", 1, NOW, &r[0]), STORE_NOTFOUND);
 }
 
 /* Touch and expiry control */
@@ -382,11 +436,11 @@ store_exec__touch__changes_expiry_and_version_only(void **state)
 	assert_int_equal(r.expires, NOW + 5000);
 	assert_true(r.version > v);
 	op_result_clear(&r);
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k", 1, NOW, &r), STORE_OK);
 	assert_string_equal(r.val, "\"val\"");
 	assert_int_equal(r.expires, NOW + 5000);
 	op_result_clear(&r);
-	assert_int_equal(store_get(f->s, "k", 1, NOW + 5000, &r),
+	assert_int_equal(xget(f->s, "k", 1, NOW + 5000, &r),
 	    STORE_NOTFOUND);
 }
 
@@ -399,7 +453,7 @@ store_exec__touch_of_absent_key__reports_not_found(void **state)
 
 	assert_int_equal(run1(f->s, &op, NOW, &r), STORE_OK);
 	assert_int_equal(r.found, 0);
-	assert_int_equal(store_get(f->s, "nope", 4, NOW, &r), STORE_NOTFOUND);
+	assert_int_equal(xget(f->s, "nope", 4, NOW, &r), STORE_NOTFOUND);
 }
 
 static void
@@ -434,13 +488,13 @@ store_list_keys__items__have_versions_but_no_values(void **state)
 	uint64_t v;
 
 	v = set_v(f->s, "a", "\"big\"");
-	assert_int_equal(store_list_keys(f->s, "", 0, NULL, 0, 10, NOW, &items,
+	assert_int_equal(xlistk(f->s, "", 0, NULL, 0, 10, NOW, &items,
 	    &n, &more), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_null(items[0].val);
 	assert_int_equal(items[0].version, v);
 	store_items_free(items, n);
-	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, NOW, &items,
+	assert_int_equal(xlist(f->s, "", 0, NULL, 0, 10, NOW, &items,
 	    &n, &more), STORE_OK);
 	assert_string_equal(items[0].val, "\"big\"");
 	assert_int_equal(items[0].version, v);
@@ -459,18 +513,18 @@ store_delete_prefix__limit__deletes_lowest_and_says_more(void **state)
 	set_v(f->s, "p2", "1");
 	set_v(f->s, "p3", "1");
 	set_v(f->s, "q", "1");
-	assert_int_equal(store_delete_prefix(f->s, "p", 1, 2, NOW, &deleted,
+	assert_int_equal(xdp(f->s, "p", 1, 2, NOW, &deleted,
 	    &more), STORE_OK);
 	assert_int_equal(deleted, 2);
 	assert_int_equal(more, 1);
-	assert_int_equal(store_get(f->s, "p2", 2, NOW, &r), STORE_NOTFOUND);
-	assert_int_equal(store_get(f->s, "p3", 2, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "p2", 2, NOW, &r), STORE_NOTFOUND);
+	assert_int_equal(xget(f->s, "p3", 2, NOW, &r), STORE_OK);
 	op_result_clear(&r);
-	assert_int_equal(store_delete_prefix(f->s, "p", 1, 2, NOW, &deleted,
+	assert_int_equal(xdp(f->s, "p", 1, 2, NOW, &deleted,
 	    &more), STORE_OK);
 	assert_int_equal(deleted, 1);
 	assert_int_equal(more, 0);
-	assert_int_equal(store_get(f->s, "q", 1, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "q", 1, NOW, &r), STORE_OK);
 	op_result_clear(&r);
 }
 
@@ -493,12 +547,12 @@ store_delete_prefix__ten_thousand_keys__fit_one_transaction(void **state)
 			ops[i].vlen = strlen(ops[i].val);
 			ops[i].ttl = i % 2 ? 3600 : 0;
 		}
-		assert_int_equal(store_exec(f->s, ops, 100, 0, NOW, eq_bytes,
+		assert_int_equal(xexec(f->s, ops, 100, 0, NOW, eq_bytes,
 		    r, NULL), STORE_OK);
 		for (i = 0; i < 100; i++)
 			op_result_clear(&r[i]);
 	}
-	assert_int_equal(store_delete_prefix(f->s, "d", 1, 10000, NOW,
+	assert_int_equal(xdp(f->s, "d", 1, 10000, NOW,
 	    &deleted, &more), STORE_OK);
 	assert_int_equal(deleted, 10000);
 	assert_int_equal(more, 0);
@@ -579,12 +633,12 @@ store_open__first_release_store__is_upgraded_with_values_intact(void **state)
 
 	make_legacy_store(f->dir, 2500);
 	assert_int_equal(open_in(f), STORE_OK);
-	assert_int_equal(store_get(f->s, "k00003", 6, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k00003", 6, NOW, &r), STORE_OK);
 	assert_string_equal(r.val, "3");
 	assert_int_equal(r.expires, NOW + 3600000);
 	assert_true(r.version > 0);
 	op_result_clear(&r);
-	assert_int_equal(store_list(f->s, "k", 1, NULL, 0, 1000, NOW, &items,
+	assert_int_equal(xlist(f->s, "k", 1, NULL, 0, 1000, NOW, &items,
 	    &n, &more), STORE_OK);
 	assert_int_equal(n, 1000);
 	for (i = 0; i < n; i++) {
@@ -597,13 +651,13 @@ store_open__first_release_store__is_upgraded_with_values_intact(void **state)
 	    STORE_OK);
 	assert_int_equal(n, 834);
 	/* Reopening does not convert again: values and versions stay. */
-	assert_int_equal(store_get(f->s, "k00001", 6, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k00001", 6, NOW, &r), STORE_OK);
 	v = r.version;
 	op_result_clear(&r);
 	store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(open_in(f), STORE_OK);
-	assert_int_equal(store_get(f->s, "k00001", 6, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k00001", 6, NOW, &r), STORE_OK);
 	assert_string_equal(r.val, "1");
 	assert_int_equal(r.version, v);
 	op_result_clear(&r);
@@ -626,7 +680,7 @@ store_load__versions__are_kept_and_later_writes_exceed_them(void **state)
 	it.vlen = 1;
 	it.version = 5000000000ULL;
 	assert_int_equal(store_load(f->s, &it, 1), STORE_OK);
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(xget(f->s, "k", 1, NOW, &r), STORE_OK);
 	assert_int_equal(r.version, 5000000000ULL);
 	op_result_clear(&r);
 	assert_true(set_v(f->s, "other", "1") > 5000000000ULL);

@@ -80,17 +80,14 @@ reply_precondition(struct resp *resp, const struct op *op,
 	buf_addc(b, '}');
 }
 
-/*
- * Replies 409 for an increment the store refused, with the key as it is;
- * where names the batch op ("operations[2]: ") or is empty.
- */
+/* Replies 409 for an increment the store refused, with the key as it is. */
 static void
-reply_conflict(struct resp *resp, const char *where, const struct op *op,
+reply_conflict(struct resp *resp, const struct op *op,
     const struct op_result *res)
 {
 	struct buf *b = &resp->body;
 
-	resp_errorf(resp, 409, "%s%s", where, res->err == OP_ERR_OVERFLOW ?
+	resp_error(resp, 409, res->err == OP_ERR_OVERFLOW ?
 	    "Increment would overflow" : "Value is not a number");
 	/* Reopen the object to add the key and its current value. */
 	b->len--;
@@ -488,7 +485,7 @@ exec_single(const struct ctx *c, const struct op *op, struct op_result *res,
 
 	rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL);
 	if (rc == STORE_CONFLICT) {
-		reply_conflict(resp, "", op, res);
+		reply_conflict(resp, op, res);
 		return -1;
 	}
 	if (rc != 0) {
@@ -1006,7 +1003,7 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct op *ops = NULL;
 	size_t i, failed = 0;
 	struct buf *b;
-	char err[256], where[48];
+	char err[256];
 	int rc;
 
 	memset(&bb, 0, sizeof(bb));
@@ -1045,8 +1042,10 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 	}
 	if (rc == STORE_CONFLICT) {
-		snprintf(where, sizeof(where), "operations[%zu]: ", failed);
-		reply_conflict(resp, where, &ops[failed], &res[failed]);
+		/* As every batch error, it names the op; nothing was applied. */
+		resp_errorf(resp, 409, "operations[%zu]: %s", failed,
+		    res[failed].err == OP_ERR_OVERFLOW ?
+		    "Increment would overflow" : "Value is not a number");
 		goto out;
 	}
 	if (rc != 0) {

@@ -56,14 +56,18 @@ SCENARIOS = [
     ("kv-batch", "kv", "kv", "batch"),
     ("kvw-batch", "kvw", "kv", "batch"),
     ("kv-list", "kv", "kv", "list"),
+    ("kv-incr", "kv", "kv", "incr"),
+    ("kvw-incr", "kvw", "kv", "incr"),
     ("webdis-get", "webdis", "webdis", "get"),
     ("webdis-set", "webdis", "webdis", "set"),
     ("webdis-batch", "webdis", "webdis", "batch"),
+    ("webdis-incr", "webdis", "webdis", "incr"),
     ("etcd-get", "etcd", "etcd", "get"),
     ("etcd-set", "etcd", "etcd", "set"),
     ("etcd-tas", "etcd", "etcd", "tas"),
     ("etcd-batch", "etcd", "etcd", "batch"),
     ("etcd-list", "etcd", "etcd", "list"),
+    ("etcd-incr", "etcd", "etcd", "incr"),
 ]
 
 # One colour per system in every panel of the plot.
@@ -85,12 +89,13 @@ LABELS = {
     "etcd": "etcd 3.4 gateway",
 }
 
-WRITES = ("set", "tas", "batch")
+WRITES = ("set", "tas", "batch", "incr")
 
 OPS = {
     "get": "GET one key",
     "set": "SET one key",
     "tas": "test-and-set",
+    "incr": "incr of one hot key",
     "batch": "batch of 10 sets",
     "list": "list 100 items",
 }

@@ -3,7 +3,11 @@
 --   wrk ... -s bench/load.lua URL -- TARGET OP [check]
 --
 -- TARGET is kv (kvstore-fcgi and the hello-world responder, which answers
--- the same requests), webdis or etcd; OP is get, set, tas, batch or list.
+-- the same requests), webdis or etcd; OP is get, set, tas, batch, list or
+-- incr. incr hits ONE key ("hot") from every connection: kvstore-fcgi's
+-- POST /incr, Redis INCR through webdis, and for etcd, which has no
+-- increment, a txn that compares the key's version and puts (the
+-- compare-and-put a client would loop on).
 -- Every system gets the same work: keys "k:00000".."k:09999" picked at
 -- random, one 32-byte string value, lists of the 100 keys "l:000".."l:099".
 -- Requests are built once in init(), so request() costs the load
@@ -75,6 +79,9 @@ local scenarios = {
 		list = { once = function()
 			return wrk.format("GET", "/list?prefix=l:&limit=100")
 		end, expect = '"count":100' },
+		incr = { once = function()
+			return wrk.format("POST", "/incr", json, '{"key":"hot"}')
+		end, expect = '"success":true' },
 		-- Random reads over the 200,000 keys "b:000000".. of the memory
 		-- phase, built per request (too many to build in advance).
 		getwide = { dynamic = function()
@@ -97,6 +104,9 @@ local scenarios = {
 			return wrk.format("POST", "/", form,
 			    "MSET/" .. table.concat(args, "/"))
 		end, expect = '"OK"' },
+		incr = { once = function()
+			return wrk.format("GET", "/INCR/hot")
+		end, expect = '"INCR":' },
 	},
 	etcd = {
 		get = { each = function(i)
@@ -124,6 +134,14 @@ local scenarios = {
 			end
 			return wrk.format("POST", "/v3/kv/txn", json,
 			    '{"success":[' .. table.concat(ops, ",") .. ']}')
+		end, expect = '"succeeded":true' },
+		incr = { once = function()
+			local k = b64("hot")
+			return wrk.format("POST", "/v3/kv/txn", json,
+			    '{"compare":[{"key":"' .. k .. '","result":"GREATER",' ..
+			    '"target":"VERSION","version":"-1"}],' ..
+			    '"success":[{"requestPut":{"key":"' .. k ..
+			    '","value":"' .. b64("1") .. '"}}]}')
 		end, expect = '"succeeded":true' },
 		list = { once = function()
 			return wrk.format("POST", "/v3/kv/range", json,

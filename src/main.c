@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "inflight.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -192,6 +193,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	inflight_set_limit(cfg.max_reply_memory);
 	ctx.store = store;
 	ctx.cfg = &cfg;
 	workers = xcalloc(cfg.threads, sizeof(*workers));

@@ -16,6 +16,9 @@
 #include "route.h"
 #include "server.h"
 
+/* The most bytes handed to libfcgi in one call (it takes an int). */
+#define IO_CHUNK	((size_t)1 << 20)
+
 static volatile sig_atomic_t stopping;
 
 int
@@ -69,7 +72,9 @@ read_body(FCGX_Request *rq, size_t max, char **body, size_t *len)
 		return 0;
 	p = xmalloc(want + 1);
 	while (got < want) {
-		n = FCGX_GetStr(p + got, (int)(want - got), rq->in);
+		/* In pieces: libfcgi takes lengths as int. */
+		n = FCGX_GetStr(p + got, (int)(want - got < IO_CHUNK ?
+		    want - got : IO_CHUNK), rq->in);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -86,6 +91,25 @@ read_body(FCGX_Request *rq, size_t max, char **body, size_t *len)
 	*body = p;
 	*len = got;
 	return 0;
+}
+
+/*
+ * Writes len bytes to a libfcgi stream, which takes lengths as int: in
+ * pieces, so that no length is ever cast past INT_MAX (a reply is also
+ * capped at INFLIGHT_REPLY_MAX, 1 GiB, when it is built).
+ */
+static void
+put_all(const char *p, size_t len, FCGX_Stream *out)
+{
+	size_t n;
+
+	while (len > 0) {
+		n = len < IO_CHUNK ? len : IO_CHUNK;
+		if (FCGX_PutStr(p, (int)n, out) != (int)n)
+			return;
+		p += n;
+		len -= n;
+	}
 }
 
 /*
@@ -118,9 +142,9 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 		    resp->content_type : RESP_JSON, resp->body.len);
 	}
 	buf_adds(&h, "\r\n");
-	FCGX_PutStr(h.data, (int)h.len, rq->out);
+	put_all(h.data, h.len, rq->out);
 	if (resp->status != 204 && resp->body.len > 0)
-		FCGX_PutStr(resp->body.data, (int)resp->body.len, rq->out);
+		put_all(resp->body.data, resp->body.len, rq->out);
 	if (FCGX_GetError(rq->out) != 0)
 		log_debug("client went away before the reply was written");
 	buf_free(&h);

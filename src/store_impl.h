@@ -46,6 +46,7 @@ struct store {
 	enum store_durability	 durability;
 	char			*home;
 	int64_t			(*clock)(void);	/* ms since the epoch */
+	int64_t			 retry_budget_ms; /* see store_run */
 	char			*test_panic_file; /* store_cfg's, copied */
 	struct store_counters	 ctr;
 

@@ -16,7 +16,7 @@ import http.client
 import json
 import os
 import shutil
-import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -171,6 +171,85 @@ def metrics_answer_loopback_only():
         check(st == 200, "health from 127.0.0.2: %d %r" % (st, raw))
     finally:
         s.stop()
+
+
+# ---------------------------------------------------------------------------
+# Memory of concurrent replies; batch size against the lock table
+
+
+@test
+def concurrent_large_replies_get_503_never_a_crash():
+    # 12 values of 900 KB: every list page of them is a ~10 MB reply,
+    # and the service may hold 4 MiB of replies at once.
+    s = harness.Stack(env={"KV_MAX_REPLY_MEMORY": str(4 << 20), "KV_THREADS": "8"})
+    s.start()
+    try:
+        big = "v" * (900 * 1000)
+        for i in range(12):
+            st, _, _, raw = s.request("POST", "/set", {"key": "big/%02d" % i, "value": big})
+            check(st == 200, "set: %d %r" % (st, raw[:200]))
+        statuses, lock = [], threading.Lock()
+        deadline = time.monotonic() + 15
+
+        def reader(n):
+            while time.monotonic() < deadline:
+                if n % 2:
+                    path = "/list?prefix=big%2F&limit=12"
+                    st, h, js, raw = s.request("GET", path, timeout=30)
+                else:
+                    st, h, js, raw = s.request("POST", "/batch", {"operations": [
+                        {"op": "get", "key": "big/%02d" % i} for i in range(12)]}, timeout=30)
+                with lock:
+                    statuses.append((st, h.get("retry-after"), js if st != 200 else None))
+                    if len(statuses) >= 60:
+                        return
+
+        threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ok = sum(1 for st, _, _ in statuses if st == 200)
+        busy = [x for x in statuses if x[0] == 503]
+        other = [x for x in statuses if x[0] not in (200, 503)]
+        check(not other, "unexpected replies: %r" % other[:3])
+        check(ok > 0, "nothing succeeded: %r" % statuses[:3])
+        check(busy, "the limit never applied (%d replies, all 200)" % ok)
+        for st, ra, js in busy:
+            check(ra == "1" and js == {"success": False, "error":
+                                       "Too much reply data in flight, please retry"},
+                  "503 reply: %r %r" % (ra, js))
+        check(s.crash_count() == 0, "the service died:\n" + log_tail(s))
+        print("    %d replies of ~10 MB: %d answered 200, %d answered 503" % (
+            len(statuses), ok, len(busy)))
+    finally:
+        s.stop()
+
+
+@test
+def largest_batch_allowed_commits_one_more_is_400():
+    s = harness.Stack(env={"KV_MAX_BATCH_OPS": "10000", "KV_MAX_BODY": str(8 << 20)})
+    s.start()
+    try:
+        # Spread over the tree, each with an expiry (a secondary index
+        # entry too): as many locks as such a batch can take.
+        ops = [{"op": "set", "key": "b/%05d" % ((i * 7919) % 10000), "value": "x" * 100,
+                "ttl": 3600 + i} for i in range(10000)]
+        st, _, js, raw = s.request("POST", "/batch", {"operations": ops}, timeout=60)
+        check(st == 200 and len(js["results"]) == 10000, "10000 ops: %d %r" % (st, raw[:200]))
+        ops.append({"op": "get", "key": "b/00000"})
+        st, _, js, raw = s.request("POST", "/batch", {"operations": ops}, timeout=60)
+        check(st == 400 and js == {"success": False, "error":
+                                   "Too many operations. Maximum of 10000 operations per request."},
+              "10001 ops: %d %r" % (st, raw[:200]))
+    finally:
+        s.stop()
+    # The setting itself cannot pass what the lock table holds.
+    r = subprocess.run([harness.default_binary()], env=dict(os.environ, KV_DATA_DIR=TMP,
+                       KV_MAX_BATCH_OPS="10001"), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    check(r.returncode == 2 and b"KV_MAX_BATCH_OPS" in r.stdout,
+          "KV_MAX_BATCH_OPS=10001: exit %d %r" % (r.returncode, r.stdout))
 
 
 def main():

@@ -19,7 +19,6 @@
 
 #include "store.h"
 
-#define ADMIN_LOCK_FILE	"kvstore.lock"
 #define ADMIN_SETTLE_MS	2000	/* a write-mode service flushes its log each second */
 
 /* The options every command sees. */

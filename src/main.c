@@ -95,8 +95,8 @@ lock_data_dir(const char *dir)
 		fatal("data directory %s: not a directory", dir);
 	if (access(dir, R_OK | W_OK | X_OK) != 0)
 		fatal("data directory %s: %s", dir, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/kvstore.lock", dir) >=
-	    sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    STORE_LOCK_FILE) >= sizeof(path))
 		fatal("data directory path too long");
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		fatal("%s: %s", path, strerror(errno));

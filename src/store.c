@@ -969,6 +969,8 @@ maintain(struct store *s, int checkpoint)
 			store_panic("txn_checkpoint", ret);
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
 	}
+	if (checkpoint)
+		store_log_trim(s);
 	/* The key count walks the whole tree: only now and then. */
 	if (checkpoint || !atomic_load_explicit(&s->ctr.keys_counted,
 	    memory_order_relaxed))
@@ -981,8 +983,15 @@ maintain_main(void *arg)
 {
 	struct store *s = arg;
 	struct timespec ts;
-	unsigned int ticks = 0;
+	unsigned int ticks = 0, every = CHECKPOINT_EVERY_S;
+	const char *v;
 
+	/*
+	 * For tests only: KV_TEST_CHECKPOINT_S=N checkpoints (and removes
+	 * log files) every N seconds, to show a hot backup surviving many.
+	 */
+	if ((v = getenv("KV_TEST_CHECKPOINT_S")) != NULL && atoi(v) > 0)
+		every = (unsigned int)atoi(v);
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -994,7 +1003,7 @@ maintain_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->mtx);
 		ticks++;
-		maintain(s, ticks % CHECKPOINT_EVERY_S == 0);
+		maintain(s, ticks % every == 0);
 		pthread_mutex_lock(&s->mtx);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -1074,9 +1083,14 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	    (ret = env->set_tx_max(env, MAX_TXNS)) != 0 ||
 	    (ret = env->set_lg_bsize(env, LOG_BUF_BYTES)) != 0 ||
 	    (ret = env->set_timeout(env, LOCK_TIMEOUT_US,
-	    DB_SET_LOCK_TIMEOUT)) != 0 ||
-	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+	    DB_SET_LOCK_TIMEOUT)) != 0)
 		return ret;
+	/*
+	 * No DB_LOG_AUTO_REMOVE: it removes log files at any checkpoint, even
+	 * while kvstore-admin copies them for a hot backup (a copy missing a
+	 * log file cannot be recovered). store_log_trim() removes them after
+	 * each checkpoint instead, except while a backup holds the log lock.
+	 */
 
 	/* Never DB_TXN_NOSYNC: it loses commits on a plain process crash. */
 	if (cfg->durability == STORE_DURABLE_WRITE &&
@@ -1162,6 +1176,9 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s->env_open = 1;
 	if ((ret = open_dbs(s)) != 0)
 		goto fail;
+	/* The service guards its log for hot backups and cleans after them. */
+	s->guard_logs = cfg->background;
+	store_log_trim(s);
 	if (cfg->background && (ret = maintain_start(s)) != 0) {
 		log_error("%s: maintenance thread: %s", __func__,
 		    strerror(ret));
@@ -1202,6 +1219,8 @@ store_close(struct store *s)
 	if (s->env_open && s->db != NULL &&
 	    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	if (s->env_open && s->db != NULL)
+		store_log_trim(s);
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
 		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,

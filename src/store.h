@@ -89,6 +89,13 @@ struct store_cfg {
 #define STORE_PRIMARY_FILE	"kv.db"
 #define STORE_EXPIRY_FILE	"expiry.db"
 
+/*
+ * The lock file in home that keeps a second process from opening the
+ * store: kvstore-fcgi holds it while it runs, kvstore-admin while it
+ * opens a stopped store itself.
+ */
+#define STORE_LOCK_FILE		"kvstore.lock"
+
 /* Returns 1 if name is a log file of the environment. */
 int	store_is_log_file(const char *name);
 

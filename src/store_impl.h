@@ -45,6 +45,7 @@ struct store {
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
 	char			*home;
+	int			 guard_logs;	/* see store_log_trim */
 	int64_t			(*clock)(void);	/* ms since the epoch */
 	int64_t			 retry_budget_ms; /* see store_run */
 	char			*test_panic_file; /* store_cfg's, copied */
@@ -148,5 +149,14 @@ void	store_test_panic_poll(struct store *);
  * thread calls it at every checkpoint (store_tools.c).
  */
 int	count_keys(struct store *);
+
+/*
+ * Removes the log files that recovery no longer needs. On the service's
+ * store (guard_logs) it first takes the log lock of backup.h without
+ * waiting: while a hot backup holds it, nothing is removed (the next
+ * checkpoint tries again), and once taken, staging directories that
+ * interrupted backups left are removed too (store_tools.c).
+ */
+void	store_log_trim(struct store *);
 
 #endif

@@ -2,6 +2,8 @@
  * server: the FastCGI side. Each worker thread runs server_loop() on the
  * shared listening socket; nothing here knows routes, keys or storage.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -226,33 +228,85 @@ finish(FCGX_Request *rq, int input_read)
 	FCGX_Finish_r(rq);
 }
 
+/*
+ * Accepts the next connection itself, so that the stop signal can
+ * interrupt accept() alone. Returns the connection, or -1 when stopping or
+ * after a failure (logged, with a pause so that it cannot spin a core).
+ */
+static int
+accept_conn(int listen_fd, volatile sig_atomic_t *where)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	char ebuf[128];
+	int fd;
+
+	*where = SERVER_ACCEPT;
+	/* A stop that came before the flag was set is seen here. */
+	if (stopping) {
+		*where = SERVER_BUSY;
+		return -1;
+	}
+	fd = accept(listen_fd, NULL, NULL);
+	*where = SERVER_BUSY;
+	if (fd >= 0 || stopping)
+		return fd;
+	switch (errno) {
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+		break;
+	default:
+		log_warn("FastCGI accept failed: %s",
+		    log_strerror(errno, ebuf, sizeof(ebuf)));
+		nanosleep(&pause, NULL);
+		break;
+	}
+	return -1;
+}
+
+/*
+ * The accept loop. libfcgi's FCGX_Accept_r both accepts and reads the
+ * request's parameters, and a signal sent to wake a thread blocked in it
+ * at shutdown could land during that read: libfcgi then closes the
+ * connection and the request is lost (nginx: 502). So the thread accepts
+ * with accept() itself, interruptible, and hands the connection to
+ * FCGX_Accept_r, which skips its own accept when rq.ipcFd is open. It
+ * sets keepConnection first, or FCGX_Accept_r's opening FCGX_Finish_r
+ * would close the new connection; the request's own flags replace it.
+ */
 void
-server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept)
+server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *where)
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	FCGX_Request rq;
 	char ebuf[128];
+	int fd;
 
 	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
 		return;
 	}
 	while (!stopping) {
-		*in_accept = 1;
+		/* A kept-alive connection is reused without accepting. */
+		if (rq.ipcFd < 0) {
+			if ((fd = accept_conn(listen_fd, where)) < 0)
+				continue;
+			rq.ipcFd = fd;
+			rq.keepConnection = 1;
+		}
+		*where = SERVER_READ_REQUEST;
 		if (FCGX_Accept_r(&rq) < 0) {
-			*in_accept = 0;
+			*where = SERVER_BUSY;
 			if (stopping)
 				break;
-			/* A persistent accept error must not spin a core. */
 			log_warn("FastCGI accept failed: %s",
 			    log_strerror(errno, ebuf, sizeof(ebuf)));
 			nanosleep(&pause, NULL);
 			continue;
 		}
-		*in_accept = 0;
-		/* A kept-alive connection is reused without re-checking the flag. */
+		*where = SERVER_BUSY;
 		finish(&rq, serve(c, &rq));
 	}
-	*in_accept = 0;
-	FCGX_Free(&rq, 0);
+	*where = SERVER_BUSY;
+	FCGX_Free(&rq, rq.ipcFd >= 0);
 }

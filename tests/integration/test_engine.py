@@ -16,6 +16,9 @@ import http.client
 import json
 import os
 import shutil
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -250,6 +253,78 @@ def largest_batch_allowed_commits_one_more_is_400():
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
     check(r.returncode == 2 and b"KV_MAX_BATCH_OPS" in r.stdout,
           "KV_MAX_BATCH_OPS=10001: exit %d %r" % (r.returncode, r.stdout))
+
+
+# ---------------------------------------------------------------------------
+# Shutdown while a request is being read
+
+
+def fcgi_record(rtype, content, request_id=1):
+    return struct.pack(">BBHHBB", 1, rtype, request_id, len(content), 0, 0) + content
+
+
+def fcgi_params(pairs):
+    out = b""
+    for k, v in pairs:
+        out += bytes([len(k)]) + (bytes([len(v)]) if len(v) < 128 else
+                                  struct.pack(">I", len(v) | 0x80000000)) + k + v
+    return out
+
+
+def fcgi_read_all(sock, timeout):
+    """Reads FastCGI records until END_REQUEST or EOF: (stdout bytes, ended)."""
+    sock.settimeout(timeout)
+    data, out = b"", b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    while len(data) >= 8:
+        _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
+        if len(data) < 8 + clen + plen:
+            break
+        if rtype == 6:
+            out += data[8:8 + clen]
+        if rtype == 3:
+            return out, True
+        data = data[8 + clen + plen:]
+    return out, False
+
+
+@test
+def stop_signal_while_params_are_read_does_not_drop_the_request():
+    s = harness.Stack()
+    s.start()
+    try:
+        sock_path = os.path.join(s.var_dir, "run", "fcgi.sock")
+        check(os.path.exists(sock_path), "no FastCGI socket at %s" % sock_path)
+        pid = s.service_pid()
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock_path)
+        # The service accepts and starts reading the request: the begin
+        # record, then it waits for the parameters.
+        c.sendall(fcgi_record(1, struct.pack(">HB5x", 1, 0)))
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        c.sendall(fcgi_record(4, fcgi_params([
+            (b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/health"),
+            (b"SCRIPT_NAME", b""), (b"CONTENT_LENGTH", b"")])) +
+            fcgi_record(4, b"") + fcgi_record(5, b""))
+        out, ended = fcgi_read_all(c, 10)
+        c.close()
+        check(ended and out.startswith(b"Status: 200"),
+              "the request read during the stop was dropped: %r" % out[:200])
+        check(b'"kvStoreCheck":"ok"' in out, "reply: %r" % out[-200:])
+        # It then stopped cleanly (scripts/stack restarts it).
+        wait_for(lambda: "kvstore-fcgi exited (status 0)" in s.read_log(None), 15,
+                 "no clean stop:\n" + log_tail(s))
+    finally:
+        s.stop()
 
 
 def main():

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "inflight.h"
@@ -149,8 +150,9 @@ main(int argc, char **argv)
 	struct config cfg;
 	struct worker *workers;
 	struct ctx ctx;
+	struct timespec poll_every = { 1, 0 };
 	sigset_t stopset;
-	char ebuf[128];
+	char ebuf[128], autherr[512];
 	unsigned i;
 	int err, fd, sig;
 
@@ -165,8 +167,19 @@ main(int argc, char **argv)
 	log_set_level(cfg.log_level);
 
 	/*
-	 * Termination signals are taken synchronously by the main thread; the
-	 * workers inherit the blocked mask, so a signal never breaks a request.
+	 * A malformed tokens file stops the start with its line number
+	 * (status 2, like a bad option: restarting will not mend it).
+	 */
+	if (cfg.tokens_file != NULL &&
+	    auth_open(cfg.tokens_file, autherr, sizeof(autherr)) != 0) {
+		log_error("cannot load the tokens file: %s", autherr);
+		return 2;
+	}
+
+	/*
+	 * Termination signals, and SIGHUP (reload the tokens), are taken
+	 * synchronously by the main thread; the workers inherit the blocked
+	 * mask, so a signal never breaks a request.
 	 */
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
@@ -182,6 +195,14 @@ main(int argc, char **argv)
 
 	fd = listen_socket();
 	lock_data_dir(cfg.data_dir);
+	/* The first line of a start that gets this far: open or closed. */
+	if (auth_enabled())
+		log_info("access control on: %zu token%s from %s", auth_count(),
+		    auth_count() == 1 ? "" : "s", cfg.tokens_file);
+	else
+		log_info("access control off: no tokens file (--tokens-file, "
+		    "KV_TOKENS_FILE), every client that reaches the socket is "
+		    "served");
 
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.home = cfg.data_dir;
@@ -224,11 +245,30 @@ main(int argc, char **argv)
 	    cfg.threads, cfg.data_dir,
 	    cfg.durability == STORE_DURABLE_SYNC ? "sync" : "write");
 
-	while (sigwait(&stopset, &sig) != 0)
-		;
+	/*
+	 * Between signals, look at the tokens file once a second: a token
+	 * added or revoked takes effect within about a second, and the
+	 * request path never calls stat().
+	 */
+	for (;;) {
+		sig = sigtimedwait(&stopset, NULL, &poll_every);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				auth_reload(0);
+			continue;
+		}
+		if (sig != SIGHUP)
+			break;
+		if (auth_enabled()) {
+			log_info("received SIGHUP, reloading the tokens file");
+			auth_reload(1);
+		} else
+			log_info("received SIGHUP: no tokens file to reload");
+	}
 	log_info("received signal %d, finishing in-flight requests", sig);
 	stop_workers(workers, cfg.threads);
 	store_close(store);
+	auth_close();
 	free(workers);
 	log_info("stopped cleanly");
 	return 0;

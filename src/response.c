@@ -17,6 +17,8 @@ static const struct {
 	{ 200, "OK" },
 	{ 204, "No Content" },
 	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
 	{ 413, "Payload Too Large" },
@@ -43,6 +45,7 @@ resp_init(struct resp *r)
 	r->status = 0;
 	r->allow = NULL;
 	r->retry_after = 0;
+	r->challenge = 0;
 	r->content_type = RESP_JSON;
 	r->held = 0;
 	buf_init(&r->body);

@@ -130,9 +130,14 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	if (resp->status == 204) {
 		buf_adds(&h, "Access-Control-Allow-Methods: "
 		    "GET, POST, DELETE, OPTIONS\r\n"
-		    "Access-Control-Allow-Headers: Content-Type\r\n"
+		    "Access-Control-Allow-Headers: Content-Type, Authorization, "
+		    "If-Match, If-None-Match\r\n"
 		    "Access-Control-Max-Age: 86400\r\n");
-	}
+	} else
+		buf_adds(&h, "Access-Control-Expose-Headers: ETag, Retry-After, "
+		    "WWW-Authenticate\r\n");
+	if (resp->challenge)
+		buf_adds(&h, "WWW-Authenticate: Bearer\r\n");
 	if (resp->allow != NULL)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)

@@ -103,6 +103,7 @@ int
 store_stats(struct store *s, int count, struct store_stats *out)
 {
 	DB_MPOOL_STAT *mst = NULL;
+	char ebuf[128];
 	int ret, rc = STORE_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -124,7 +125,8 @@ store_stats(struct store *s, int count, struct store_stats *out)
 	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
 	    memory_order_relaxed);
 	if ((ret = file_sizes(s->home, out)) != 0) {
-		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
+		log_warn("%s: %s: %s", __func__, s->home,
+		    log_strerror(ret, ebuf, sizeof(ebuf)));
 		rc = STORE_ERROR;
 	}
 	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {

@@ -56,6 +56,15 @@
 #define LOCK_TIMEOUT_US	(5 * 1000 * 1000)
 
 #define RETRY_MAX	30
+/*
+ * The most time one call spends on conflicts, lock waits included, before
+ * it answers STORE_BUSY (503 + Retry-After). It must stay well below
+ * nginx's fastcgi_read_timeout (60 s in the shipped site): past that the
+ * client gets a 504 while the write may still commit later. Each attempt's
+ * transaction gets the remaining time as its lock timeout, so one long
+ * wait cannot overrun it by more than a tick of the deadlock detector.
+ */
+#define RETRY_BUDGET_MS	10000
 #define BACKOFF_UNIT_US	100
 #define BACKOFF_CAP_US	50000
 
@@ -188,6 +197,17 @@ backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/* Milliseconds since t0 on the monotonic clock. */
+static int64_t
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /*
  * Runs body in a transaction until it commits, retrying deadlocks and lock
  * timeouts with jittered backoff. Returns STORE_OK, STORE_CONDITION (body
@@ -207,13 +227,17 @@ int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
+	struct timespec t0;
 	DB_TXN *txn;
-	int64_t now_ms;
+	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
 	ret = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (attempt = 0; attempt < RETRY_MAX; attempt++) {
+		if ((left_ms = s->retry_budget_ms - elapsed_ms(&t0)) <= 0)
+			break;
 		if (attempt > 0)
 			backoff(attempt);
 		txn = NULL;
@@ -222,6 +246,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		    (flags & RUN_READ_COMMITTED) ? DB_READ_COMMITTED : 0);
 		if (ret != 0)
 			goto fail;
+		/* A lock wait may not outlast what is left of the budget. */
+		(void)txn->set_timeout(txn, (db_timeout_t)(left_ms < 1 ? 1000 :
+		    left_ms * 1000), DB_SET_TXN_TIMEOUT);
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
@@ -257,13 +284,20 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			}
 		}
 		reset(arg);
-		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
+		/*
+		 * ENOMEM here is the lock table running out of locks while
+		 * other large transactions hold many: they will release them,
+		 * so it is retried like a conflict, and is a 503 at worst.
+		 */
+		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED &&
+		    ret != ENOMEM)
 			goto fail;
 		ctr_add(&s->ctr.deadlocks, 1);
 	}
 	if (!(flags & RUN_BACKGROUND)) {
 		ctr_add(&s->ctr.busy, 1);
-		log_warn("%s: gave up after %d deadlocks", func, RETRY_MAX);
+		log_warn("%s: gave up after %d attempts in %lld ms", func,
+		    attempt, (long long)elapsed_ms(&t0));
 	}
 	return STORE_BUSY;
 fail:
@@ -1102,6 +1136,8 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
 	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
+	s->retry_budget_ms = cfg->retry_budget_ms ? cfg->retry_budget_ms :
+	    RETRY_BUDGET_MS;
 	if (cfg->test_panic_file != NULL)
 		s->test_panic_file = xmemdup(cfg->test_panic_file,
 		    strlen(cfg->test_panic_file));

@@ -11,9 +11,9 @@
  * read "now" from the configured clock at the start of every transaction
  * attempt, so a call retried after deadlocks judges expiry by the time of
  * the attempt that commits; store_sweep and store_audit take an explicit
- * now_ms. Every write is
- * committed before the function returns STORE_OK. Deadlocks are retried
- * inside; when retries run out the call returns STORE_BUSY with nothing
+ * now_ms. Every write is committed before the function returns STORE_OK.
+ * Deadlocks are retried inside; when retries or the time allowed for them
+ * (retry_budget_ms) run out the call returns STORE_BUSY with nothing
  * applied. Functions are safe to call from many threads at once.
  */
 #ifndef KV_STORE_H
@@ -66,6 +66,12 @@ struct store_cfg {
 	 * function here that returns the time they want to simulate.
 	 */
 	int64_t			(*clock)(void);
+	/*
+	 * The most time one call may spend retrying conflicts and waiting
+	 * for locks before it returns STORE_BUSY; 0 = 10 s, well below
+	 * nginx's fastcgi_read_timeout. Tests set it lower.
+	 */
+	unsigned		 retry_budget_ms;
 	/*
 	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
 	 * file of this name appears, the maintenance thread removes it and

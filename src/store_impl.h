@@ -47,6 +47,7 @@ struct store {
 	char			*home;
 	int			 guard_logs;	/* see store_log_trim */
 	int64_t			(*clock)(void);	/* ms since the epoch */
+	int64_t			 retry_budget_ms; /* see store_run */
 	char			*test_panic_file; /* store_cfg's, copied */
 	struct store_counters	 ctr;
 

@@ -67,6 +67,10 @@ static const struct setting settings[] = {
 	    "*", "value of Access-Control-Allow-Origin" },
 	{ "log-level", "KV_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), 0, 0,
 	    "info", "error, warn, info or debug" },
+	{ "tokens-file", "KV_TOKENS_FILE", T_STRING, OFF(tokens_file), 0, 0,
+	    "none: access control off", "file of access tokens (see "
+	    "kvstore-admin token); every request but OPTIONS and GET /health "
+	    "then needs one" },
 };
 
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))

@@ -23,6 +23,7 @@ struct config {
 	size_t			 cache_bytes;	/* KV_CACHE_SIZE, bytes */
 	const char		*cors_origin;	/* KV_CORS_ORIGIN */
 	enum log_level		 log_level;	/* KV_LOG_LEVEL */
+	const char		*tokens_file;	/* KV_TOKENS_FILE; NULL: no access control */
 };
 
 /* Defaults kvstore-admin shares with the service (load checks as it does). */

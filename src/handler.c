@@ -4,10 +4,12 @@
  * store's answer into the reply shapes of API.md.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "cursor.h"
 #include "handler.h"
@@ -42,7 +44,8 @@ reply_ok(struct resp *resp)
 
 /*
  * Finds the key of a GET or DELETE: in the path (/get/K) or in ?key=.
- * Returns 0 with *key borrowed from r, or -1 with a 400 in resp.
+ * Returns 0 with *key borrowed from r, or -1 with a 400 in resp, or a 403
+ * when r's token may not reach that key.
  */
 static int
 request_key(const struct req *r, struct resp *resp, const char **key,
@@ -63,7 +66,7 @@ request_key(const struct req *r, struct resp *resp, const char **key,
 		resp_error(resp, 400, why);
 		return -1;
 	}
-	return 0;
+	return auth_check_key(r, *key, *klen, resp);
 }
 
 /* Returns the API's reading of a ttl field, or -1 if it is not acceptable. */
@@ -186,6 +189,8 @@ run_single(const struct ctx *c, const struct req *r, enum op_type type,
 
 	if (decode_single(c, r, type, bo, op, resp) != 0)
 		return -1;
+	if (auth_check_key(r, op->key, op->klen, resp) != 0)
+		return -1;
 	if ((rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return -1;
@@ -238,6 +243,9 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		    "without control characters, at most 512 bytes");
 		return;
 	}
+	/* A token limited to user_ may list user_x, not user or everything. */
+	if (auth_check_key(r, prefix, plen, resp) != 0)
+		return;
 	if ((limit_s = req_query(r, "limit", &llen)) != NULL &&
 	    (req_parse_size(limit_s, llen, &limit) != 0 || limit < 1 ||
 	    limit > c->cfg->list_max)) {
@@ -431,6 +439,34 @@ check_batch(const struct ctx *c, const struct body_batch *bb, struct op *ops,
 	return 0;
 }
 
+/*
+ * Checks every op of a valid batch against r's token before any runs:
+ * get needs read, every other op write, and each key must be within the
+ * token's prefixes. 0, or -1 with a 403 naming the first forbidden op.
+ */
+static int
+authorize_batch(const struct req *r, const struct op *ops, size_t n,
+    struct resp *resp)
+{
+	char msg[64];
+	unsigned need;
+	size_t i;
+
+	if (r->token == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		need = ops[i].type == OP_GET ? TOKEN_READ : TOKEN_WRITE;
+		if ((r->token->rights & need) == 0 ||
+		    !auth_key_allowed(r->token, ops[i].key, ops[i].klen)) {
+			snprintf(msg, sizeof(msg), "operations[%zu]: Forbidden",
+			    i);
+			auth_forbid(r, resp, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Appends the result object of one batch op. */
 static void
 put_batch_result(struct buf *b, const struct op *op,
@@ -497,6 +533,8 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	ops = xcalloc(bb.ops_n, sizeof(*ops));
 	res = xcalloc(bb.ops_n, sizeof(*res));
 	if (check_batch(c, &bb, ops, resp) != 0)
+		goto out;
+	if (authorize_batch(r, ops, bb.ops_n, resp) != 0)
 		goto out;
 
 	rc = store_exec(c->store, ops, bb.ops_n,

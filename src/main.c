@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -94,8 +95,8 @@ lock_data_dir(const char *dir)
 		fatal("data directory %s: not a directory", dir);
 	if (access(dir, R_OK | W_OK | X_OK) != 0)
 		fatal("data directory %s: %s", dir, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/kvstore.lock", dir) >=
-	    sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    STORE_LOCK_FILE) >= sizeof(path))
 		fatal("data directory path too long");
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		fatal("%s: %s", path, strerror(errno));
@@ -138,9 +139,11 @@ main(int argc, char **argv)
 	struct config cfg;
 	struct worker *workers;
 	struct ctx ctx;
+	struct timespec poll_every = { 1, 0 };
 	sigset_t stopset;
+	char ebuf[128], autherr[512];
 	unsigned i;
-	int fd, sig;
+	int err, fd, sig;
 
 	switch (config_load(&cfg, argc, argv)) {
 	case CONFIG_EXIT_OK:
@@ -153,8 +156,19 @@ main(int argc, char **argv)
 	log_set_level(cfg.log_level);
 
 	/*
-	 * Termination signals are taken synchronously by the main thread; the
-	 * workers inherit the blocked mask, so a signal never breaks a request.
+	 * A malformed tokens file stops the start with its line number
+	 * (status 2, like a bad option: restarting will not mend it).
+	 */
+	if (cfg.tokens_file != NULL &&
+	    auth_open(cfg.tokens_file, autherr, sizeof(autherr)) != 0) {
+		log_error("cannot load the tokens file: %s", autherr);
+		return 2;
+	}
+
+	/*
+	 * Termination signals, and SIGHUP (reload the tokens), are taken
+	 * synchronously by the main thread; the workers inherit the blocked
+	 * mask, so a signal never breaks a request.
 	 */
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
@@ -170,16 +184,34 @@ main(int argc, char **argv)
 
 	fd = listen_socket();
 	lock_data_dir(cfg.data_dir);
+	/* The first line of a start that gets this far: open or closed. */
+	if (auth_enabled())
+		log_info("access control on: %zu token%s from %s", auth_count(),
+		    auth_count() == 1 ? "" : "s", cfg.tokens_file);
+	else
+		log_info("access control off: no tokens file (--tokens-file, "
+		    "KV_TOKENS_FILE), every client that reaches the socket is "
+		    "served");
 
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.home = cfg.data_dir;
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
 	scfg.background = 1;
+	/* Test only: see store_cfg.test_panic_file and the README. */
+	scfg.test_panic_file = getenv("KV_TEST_PANIC_FILE");
 	if (store_open(&scfg, &store) != STORE_OK)
 		fatal("cannot open the store in %s", cfg.data_dir);
-	if (server_init() != 0)
-		fatal("FCGX_Init failed");
+	/*
+	 * From here on other threads run (the store's maintenance thread,
+	 * then the workers): no fatal(), whose exit() would run the C
+	 * library's teardown under them. Failures stop what was started.
+	 */
+	if (server_init() != 0) {
+		log_error("FCGX_Init failed");
+		store_close(store);
+		return 1;
+	}
 
 	ctx.store = store;
 	ctx.cfg = &cfg;
@@ -187,19 +219,44 @@ main(int argc, char **argv)
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].ctx = &ctx;
 		workers[i].listen_fd = fd;
-		if (pthread_create(&workers[i].tid, NULL, worker_main,
-		    &workers[i]) != 0)
-			fatal("cannot start worker thread %u", i);
+		if ((err = pthread_create(&workers[i].tid, NULL, worker_main,
+		    &workers[i])) != 0) {
+			log_error("cannot start worker thread %u: %s", i,
+			    log_strerror(err, ebuf, sizeof(ebuf)));
+			stop_workers(workers, i);
+			store_close(store);
+			free(workers);
+			return 1;
+		}
 	}
 	log_info("serving with %u threads, data in %s, durability %s",
 	    cfg.threads, cfg.data_dir,
 	    cfg.durability == STORE_DURABLE_SYNC ? "sync" : "write");
 
-	while (sigwait(&stopset, &sig) != 0)
-		;
+	/*
+	 * Between signals, look at the tokens file once a second: a token
+	 * added or revoked takes effect within about a second, and the
+	 * request path never calls stat().
+	 */
+	for (;;) {
+		sig = sigtimedwait(&stopset, NULL, &poll_every);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				auth_reload(0);
+			continue;
+		}
+		if (sig != SIGHUP)
+			break;
+		if (auth_enabled()) {
+			log_info("received SIGHUP, reloading the tokens file");
+			auth_reload(1);
+		} else
+			log_info("received SIGHUP: no tokens file to reload");
+	}
 	log_info("received signal %d, finishing in-flight requests", sig);
 	stop_workers(workers, cfg.threads);
 	store_close(store);
+	auth_close();
 	free(workers);
 	log_info("stopped cleanly");
 	return 0;

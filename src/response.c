@@ -16,6 +16,8 @@ static const struct {
 	{ 200, "OK" },
 	{ 204, "No Content" },
 	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
 	{ 413, "Payload Too Large" },
@@ -42,6 +44,7 @@ resp_init(struct resp *r)
 	r->status = 0;
 	r->allow = NULL;
 	r->retry_after = 0;
+	r->challenge = 0;
 	r->content_type = RESP_JSON;
 	buf_init(&r->body);
 }

@@ -11,6 +11,7 @@ struct resp {
 	int		 status;	/* 0 until a handler sets it */
 	const char	*allow;		/* Allow header for 405 and OPTIONS, or NULL */
 	int		 retry_after;	/* seconds for Retry-After, 0 = none */
+	int		 challenge;	/* 401: send WWW-Authenticate: Bearer */
 	const char	*content_type;	/* static string; resp_init: JSON */
 	struct buf	 body;		/* JSON unless content_type says; empty for 204 */
 };

@@ -104,9 +104,14 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	if (resp->status == 204) {
 		buf_adds(&h, "Access-Control-Allow-Methods: "
 		    "GET, POST, DELETE, OPTIONS\r\n"
-		    "Access-Control-Allow-Headers: Content-Type\r\n"
+		    "Access-Control-Allow-Headers: Content-Type, Authorization, "
+		    "If-Match, If-None-Match\r\n"
 		    "Access-Control-Max-Age: 86400\r\n");
-	}
+	} else
+		buf_adds(&h, "Access-Control-Expose-Headers: ETag, Retry-After, "
+		    "WWW-Authenticate\r\n");
+	if (resp->challenge)
+		buf_adds(&h, "WWW-Authenticate: Bearer\r\n");
 	if (resp->allow != NULL)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)
@@ -207,6 +212,7 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	FCGX_Request rq;
+	char ebuf[128];
 
 	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
@@ -219,7 +225,8 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 			if (stopping)
 				break;
 			/* A persistent accept error must not spin a core. */
-			log_warn("FastCGI accept failed: %s", strerror(errno));
+			log_warn("FastCGI accept failed: %s",
+			    log_strerror(errno, ebuf, sizeof(ebuf)));
 			nanosleep(&pause, NULL);
 			continue;
 		}

@@ -19,7 +19,6 @@
 
 #include "store.h"
 
-#define ADMIN_LOCK_FILE	"kvstore.lock"
 #define ADMIN_EXIT_USAGE	2	/* a command's fn may return it */
 #define ADMIN_NARGS_ANY		(-2)	/* the command checks its operands */
 #define ADMIN_SETTLE_MS	2000	/* a write-mode service flushes its log each second */

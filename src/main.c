@@ -95,8 +95,8 @@ lock_data_dir(const char *dir)
 		fatal("data directory %s: not a directory", dir);
 	if (access(dir, R_OK | W_OK | X_OK) != 0)
 		fatal("data directory %s: %s", dir, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/kvstore.lock", dir) >=
-	    sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	    STORE_LOCK_FILE) >= sizeof(path))
 		fatal("data directory path too long");
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		fatal("%s: %s", path, strerror(errno));
@@ -141,9 +141,10 @@ main(int argc, char **argv)
 	struct ctx ctx;
 	struct timespec poll_every = { 1, 0 };
 	sigset_t stopset;
-	char err[512];
+	char autherr[512];
+	char ebuf[128];
 	unsigned i;
-	int fd, sig;
+	int err, fd, sig;
 
 	switch (config_load(&cfg, argc, argv)) {
 	case CONFIG_EXIT_OK:
@@ -160,8 +161,8 @@ main(int argc, char **argv)
 	 * (status 2, like a bad option: restarting will not mend it).
 	 */
 	if (cfg.tokens_file != NULL &&
-	    auth_open(cfg.tokens_file, err, sizeof(err)) != 0) {
-		log_error("cannot load the tokens file: %s", err);
+	    auth_open(cfg.tokens_file, autherr, sizeof(autherr)) != 0) {
+		log_error("cannot load the tokens file: %s", autherr);
 		return 2;
 	}
 
@@ -198,10 +199,20 @@ main(int argc, char **argv)
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
 	scfg.background = 1;
+	/* Test only: see store_cfg.test_panic_file and the README. */
+	scfg.test_panic_file = getenv("KV_TEST_PANIC_FILE");
 	if (store_open(&scfg, &store) != STORE_OK)
 		fatal("cannot open the store in %s", cfg.data_dir);
-	if (server_init() != 0)
-		fatal("FCGX_Init failed");
+	/*
+	 * From here on other threads run (the store's maintenance thread,
+	 * then the workers): no fatal(), whose exit() would run the C
+	 * library's teardown under them. Failures stop what was started.
+	 */
+	if (server_init() != 0) {
+		log_error("FCGX_Init failed");
+		store_close(store);
+		return 1;
+	}
 
 	ctx.store = store;
 	ctx.cfg = &cfg;
@@ -209,9 +220,15 @@ main(int argc, char **argv)
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].ctx = &ctx;
 		workers[i].listen_fd = fd;
-		if (pthread_create(&workers[i].tid, NULL, worker_main,
-		    &workers[i]) != 0)
-			fatal("cannot start worker thread %u", i);
+		if ((err = pthread_create(&workers[i].tid, NULL, worker_main,
+		    &workers[i])) != 0) {
+			log_error("cannot start worker thread %u: %s", i,
+			    log_strerror(err, ebuf, sizeof(ebuf)));
+			stop_workers(workers, i);
+			store_close(store);
+			free(workers);
+			return 1;
+		}
 	}
 	log_info("serving with %u threads, data in %s, durability %s",
 	    cfg.threads, cfg.data_dir,

@@ -212,6 +212,7 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	FCGX_Request rq;
+	char ebuf[128];
 
 	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
@@ -224,7 +225,8 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept
 			if (stopping)
 				break;
 			/* A persistent accept error must not spin a core. */
-			log_warn("FastCGI accept failed: %s", strerror(errno));
+			log_warn("FastCGI accept failed: %s",
+			    log_strerror(errno, ebuf, sizeof(ebuf)));
 			nanosleep(&pause, NULL);
 			continue;
 		}

@@ -33,6 +33,13 @@ enum store_err {
 	STORE_ERROR,		/* anything else; logged where it happened */
 };
 
+/*
+ * Exit status of a process whose Berkeley DB environment panicked: the
+ * store logs once and exits with it at once (see store_panic.c), so that
+ * systemd or scripts/stack restart the service, which recovers the store.
+ */
+#define STORE_EXIT_PANIC	70
+
 enum store_durability {
 	STORE_DURABLE_SYNC,	/* log fsync'ed at every commit */
 	STORE_DURABLE_WRITE,	/* log written to the OS at commit, fsync'ed each second */
@@ -59,6 +66,13 @@ struct store_cfg {
 	 * function here that returns the time they want to simulate.
 	 */
 	int64_t			(*clock)(void);
+	/*
+	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
+	 * file of this name appears, the maintenance thread removes it and
+	 * puts the environment in Berkeley DB's panic state, as a real
+	 * failure would. NULL (the default) disables the hook.
+	 */
+	const char		*test_panic_file;
 };
 
 /*
@@ -68,6 +82,13 @@ struct store_cfg {
  */
 #define STORE_PRIMARY_FILE	"kv.db"
 #define STORE_EXPIRY_FILE	"expiry.db"
+
+/*
+ * The lock file in home that keeps a second process from opening the
+ * store: kvstore-fcgi holds it while it runs, kvstore-admin while it
+ * opens a stopped store itself.
+ */
+#define STORE_LOCK_FILE		"kvstore.lock"
 
 /* Returns 1 if name is a log file of the environment. */
 int	store_is_log_file(const char *name);

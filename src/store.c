@@ -37,6 +37,7 @@
 #include <db.h>
 
 #include "buf.h"
+#include "flush.h"
 #include "log.h"
 #include "op.h"
 #include "store.h"
@@ -70,6 +71,7 @@
 /* store_run() flags. */
 #define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
 #define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
+#define RUN_READ_ONLY	0x04	/* writes nothing: no commit to count */
 
 /*
  * Event counters for store_stats(), bumped with relaxed atomics so that
@@ -95,6 +97,11 @@ struct store {
 	enum store_durability	 durability;
 	char			*home;
 	struct store_counters	 ctr;
+	/* Group commit in SYNC mode; flush_init'ed when gc_init is set. */
+	struct flush		 gc;
+	int			 gc_init;
+	void			(*flush_hook)(void *);
+	void			*flush_hook_arg;
 
 	pthread_t		 thread;
 	int			 thread_running;
@@ -264,11 +271,75 @@ backoff(int attempt)
 }
 
 /*
+ * The group flush of SYNC mode: the whole log buffer to disk, after the
+ * test hook (which may sleep to widen the window a reader could see).
+ */
+static int
+store_flush(void *arg)
+{
+	struct store *s = arg;
+
+	if (s->flush_hook != NULL)
+		s->flush_hook(s->flush_hook_arg);
+	return s->env->log_flush(s->env, NULL);
+}
+
+/*
+ * Durability in SYNC mode: early lock release with group commit.
+ *
+ * A write transaction commits with DB_TXN_NOSYNC: its commit record goes
+ * to the in-memory log buffer and its locks are released at once, so the
+ * next writer of the same key can go ahead instead of waiting for this
+ * one's fsync. Before the caller may reply, flush_wait() holds it until
+ * the log is on disk past that commit, one shared log_flush for every
+ * thread waiting at that moment (flush.c). The commit is bracketed by
+ * flush_commit_begin/end so that readers know something is pending.
+ *
+ * Every transaction a request runs, reads too, ends in flush_wait(): once
+ * locks are released early, a read can return a committed value that is
+ * not on disk yet, and a reply showing it before the flush could show a
+ * value that a crash then takes back. flush_wait returns at once when no
+ * commit is pending, so reads pay nothing when nobody writes.
+ *
+ * WRITE mode is unchanged: commits write the log to the operating system
+ * before they release their locks (DB_TXN_WRITE_NOSYNC), which survives a
+ * process crash, and the maintenance thread syncs it each second. The
+ * sweeper (RUN_BACKGROUND) is counted but never waits: nobody replies
+ * after it, and the next flush carries its deletions.
+ */
+static int
+store_commit(struct store *s, DB_TXN *txn)
+{
+	int ret;
+
+	if (!s->gc_init)
+		return txn->commit(txn, 0);
+	flush_commit_begin(&s->gc);
+	ret = txn->commit(txn, DB_TXN_NOSYNC);
+	flush_commit_end(&s->gc);
+	return ret;
+}
+
+/*
+ * Holds a request's thread until what its transaction wrote or read is on
+ * disk (SYNC mode; see store_commit). Returns a BDB code.
+ */
+static int
+run_wait(struct store *s, int flags)
+{
+	if (!s->gc_init || (flags & RUN_BACKGROUND))
+		return 0;
+	return flush_wait(&s->gc);
+}
+
+/*
  * Runs body in a transaction until it commits, retrying deadlocks and lock
  * timeouts with jittered backoff. Returns STORE_OK, STORE_CONDITION (body
  * asked for a rollback), or the mapped error, logged here once with func.
  * reset(arg) runs after every abort, so arg holds no allocations unless
- * STORE_OK is returned.
+ * STORE_OK is returned. In SYNC mode it returns STORE_OK or
+ * STORE_CONDITION only once the log is on disk past everything the
+ * transaction wrote or read (see store_commit).
  */
 static int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
@@ -294,8 +365,11 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		ret = body(s, txn, arg, &rollback);
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
-			if ((ret = txn->commit(txn, 0)) == 0) {
+			if ((ret = (flags & RUN_READ_ONLY) ?
+			    txn->commit(txn, 0) : store_commit(s, txn)) == 0) {
 				ctr_add(&s->ctr.commits, 1);
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				return STORE_OK;
 			}
 			ctr_add(&s->ctr.aborts, 1);
@@ -305,6 +379,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 				log_error("%s: abort: %s", func,
 				    db_strerror(tret));
 			if (ret == 0) {
+				/* A failed condition shows what it read. */
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				reset(arg);
 				return STORE_CONDITION;
 			}
@@ -475,7 +552,7 @@ store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
 	c.klen = klen;
 	c.now_ms = now_ms;
 	c.out = out;
-	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
+	ret = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, get_body, get_reset, &c,
 	    __func__);
 	if (ret == STORE_OK && !out->found)
 		ret = STORE_NOTFOUND;
@@ -815,7 +892,7 @@ store_list(struct store *s, const char *prefix, size_t plen,
 			c.slen = alen + 1;
 		}
 	}
-	ret = store_run(s, 0, list_body, list_reset, &c, __func__);
+	ret = store_run(s, RUN_READ_ONLY, list_body, list_reset, &c, __func__);
 	free(succ);
 	if (ret != STORE_OK)
 		return ret;
@@ -958,7 +1035,7 @@ check_reset(void *arg)
 int
 store_check(struct store *s)
 {
-	return store_run(s, RUN_READ_COMMITTED, check_body, check_reset, NULL,
+	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body, check_reset, NULL,
 	    __func__);
 }
 
@@ -1166,6 +1243,12 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s->env_open = 1;
 	if ((ret = open_dbs(s)) != 0)
 		goto fail;
+	if (cfg->durability == STORE_DURABLE_SYNC) {
+		s->flush_hook = cfg->flush_hook;
+		s->flush_hook_arg = cfg->flush_hook_arg;
+		flush_init(&s->gc, store_flush, s);
+		s->gc_init = 1;
+	}
 	if (cfg->background && (ret = maintain_start(s)) != 0) {
 		log_error("%s: maintenance thread: %s", __func__,
 		    strerror(ret));
@@ -1216,6 +1299,8 @@ store_close(struct store *s)
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
+	if (s->gc_init)
+		flush_destroy(&s->gc);
 	free(s->home);
 	free(s);
 }
@@ -1495,7 +1580,7 @@ store_audit(struct store *s, int64_t now_ms, int check_index,
 	c.check_index = check_index;
 	c.indexed = 0;
 	c.out = out;
-	return store_run(s, RUN_READ_COMMITTED, audit_body, audit_reset, &c,
+	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, audit_body, audit_reset, &c,
 	    __func__);
 }
 

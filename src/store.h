@@ -8,7 +8,10 @@
  *
  * Every function that takes now_ms treats a record whose expiry is <= now_ms
  * as absent, whether or not the sweeper has removed it yet. Every write is
- * committed before the function returns STORE_OK. Deadlocks are retried
+ * committed before the function returns STORE_OK, and in SYNC mode nothing
+ * a function returns (a write's success, a value read, a failed condition)
+ * comes back before the log is on disk past it: a caller may reply with it
+ * at once. Deadlocks are retried
  * inside; when retries run out the call returns STORE_BUSY with nothing
  * applied. Functions are safe to call from many threads at once.
  */
@@ -50,6 +53,12 @@ struct store_cfg {
 	size_t			 cache_bytes;	/* BDB cache; 0 = default */
 	int			 background;	/* run the maintenance thread */
 	enum store_mode		 mode;		/* default: STORE_MODE_OWN */
+	/*
+	 * Tests only: called before every group flush of the log in SYNC
+	 * mode (it may sleep, to hold a commit in memory for a while).
+	 */
+	void			(*flush_hook)(void *);
+	void			*flush_hook_arg;
 };
 
 struct store_item {

@@ -375,7 +375,7 @@ def verify_seen(port, readers, when):
         cur = get_value(port, key)
         if order_of(key, cur) < o:
             lost += 1
-            msgs.append("%s: %s holds %r, but a reply showed %r"
+            msgs.append("%s: %s holds %.80r, but a reply showed %.80r"
                         % (when, key, cur, v))
     return len(seen), lost, msgs
 

@@ -690,8 +690,8 @@ cmd_dump(struct admin *a, int argc, char **argv)
 	struct store_item *items = NULL;
 	struct handle h;
 	struct buf line;
-	char *after = NULL;
-	size_t n = 0, alen = 0, i;
+	char *after = NULL, *next = NULL;
+	size_t n = 0, alen = 0, nlen = 0, i;
 	int64_t now = store_now_ms();
 	int more = 1, rc = 1, r;
 
@@ -700,7 +700,12 @@ cmd_dump(struct admin *a, int argc, char **argv)
 		goto out;
 	while (more) {
 		r = store_list(h.store, "", 0, after, alen, DUMP_PAGE, now,
-		    &items, &n, &more);
+		    &items, &n, &more, &next, &nlen);
+		/* A page may be short, even empty: resume where it stopped. */
+		free(after);
+		after = next;
+		alen = nlen;
+		next = NULL;
 		if (r != STORE_OK) {
 			warnx("reading the store: %s", store_strerror(r));
 			goto out;
@@ -712,11 +717,6 @@ cmd_dump(struct admin *a, int argc, char **argv)
 				warnx("writing: %s", strerror(errno));
 				goto out;
 			}
-		}
-		if (n > 0) {
-			free(after);
-			after = xmemdup(items[n - 1].key, items[n - 1].klen);
-			alen = items[n - 1].klen;
 		}
 		store_items_free(items, n);
 		items = NULL;

@@ -45,6 +45,9 @@ static const struct setting settings[] = {
 	    100000, "128", "most operations in one batch" },
 	{ "list-max", "KV_LIST_MAX", T_SIZE, OFF(list_max), 1, 100000,
 	    "1000", "largest ?limit= accepted by list" },
+	{ "list-bytes", "KV_LIST_BYTES", T_SIZE, OFF(list_bytes), 1024,
+	    1ULL << 30, "8388608",
+	    "value bytes after which a list page ends early" },
 	{ "max-depth", "KV_MAX_DEPTH", T_UINT, OFF(max_depth), 2, 1000, "64",
 	    "deepest JSON nesting accepted in a body" },
 	{ "cache-size", "KV_CACHE_SIZE", T_SIZE, OFF(cache_bytes), 1 << 20,
@@ -81,6 +84,7 @@ config_defaults(struct config *c)
 	c->max_value = 1048576;
 	c->max_batch_ops = 128;
 	c->list_max = 1000;
+	c->list_bytes = 8 << 20;
 	c->max_depth = 64;
 	/*
 	 * The cache lives in the process's heap and fills up as the store

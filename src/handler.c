@@ -249,8 +249,8 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct store_item *items = NULL;
 	const char *prefix, *limit_s, *cursor_s;
 	size_t plen = 0, llen, clen, limit = LIST_DEFAULT_LIMIT, n = 0, i;
-	size_t alen = 0;
-	char *after = NULL;
+	size_t alen = 0, nlen = 0;
+	char *after = NULL, *next = NULL;
 	struct buf *b;
 	int more = 0, rc;
 
@@ -286,7 +286,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 
 	rc = store_list(c->store, prefix, plen, after, alen, limit,
-	    store_now_ms(), &items, &n, &more);
+	    store_now_ms(), &items, &n, &more, &next, &nlen);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
@@ -301,14 +301,16 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		buf_addc(b, '}');
 	}
 	buf_adds(b, "],\"cursor\":");
-	if (more && n > 0) {
+	/* The store says where to resume: after the last key it examined. */
+	if (more && next != NULL) {
 		buf_addc(b, '"');
-		cursor_encode(b, items[n - 1].key, items[n - 1].klen);
+		cursor_encode(b, next, nlen);
 		buf_addc(b, '"');
 	} else
 		buf_adds(b, "null");
 	buf_addc(b, '}');
 	store_items_free(items, n);
+	free(next);
 }
 
 void

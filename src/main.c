@@ -175,6 +175,7 @@ main(int argc, char **argv)
 	scfg.home = cfg.data_dir;
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
+	scfg.list_bytes = cfg.list_bytes;
 	scfg.background = 1;
 	if (store_open(&scfg, &store) != STORE_OK)
 		fatal("cannot open the store in %s", cfg.data_dir);

@@ -64,6 +64,14 @@
 #define BACKOFF_UNIT_US	100
 #define BACKOFF_CAP_US	50000
 
+/*
+ * Records a list page may examine beyond its limit (expired ones not swept
+ * yet): a page holds its read locks until it ends, so this bounds how long
+ * one page can hold up writers however many expired records lie ahead.
+ */
+#define LIST_SCAN_EXTRA		1000
+#define LIST_BYTES_DEFAULT	(8u * 1024 * 1024)
+
 #define SWEEP_TXN_RECORDS	100	/* deletions per sweeper transaction */
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
 #define CHECKPOINT_EVERY_S	30
@@ -102,6 +110,7 @@ struct store {
 	int			 gc_init;
 	void			(*flush_hook)(void *);
 	void			*flush_hook_arg;
+	size_t			 list_bytes;	/* value bytes per list page */
 
 	pthread_t		 thread;
 	int			 thread_running;
@@ -751,10 +760,15 @@ struct list_ctx {
 	size_t			 slen;
 	size_t			 limit;
 	int64_t			 now_ms;
+	size_t			 budget;	/* value bytes a page may hold */
 	struct store_item	*items;
 	size_t			 n;
 	size_t			 cap;
+	size_t			 bytes;		/* value bytes in items */
 	int			 more;
+	/* Where the scan stopped early (expired run): resume after it. */
+	char			*stop;
+	size_t			 stoplen;
 };
 
 /* Returns <0, 0, >0 as a sorts before, equal to, after b in btree order. */
@@ -790,6 +804,15 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
 /*
  * Walks the primary from c->start while keys carry the prefix, copying live
  * records until limit, then reading only expiry headers to decide `more`.
+ *
+ * A page is bounded twice, because it holds its read locks (and a reply
+ * buffer) until it ends. In bytes: it stops before a value that would take
+ * its values past c->budget, unless that value would be alone (a single
+ * large value is still returned). In work: it examines at most
+ * LIST_SCAN_EXTRA records beyond the limit, so a long run of expired
+ * records the sweeper has not reached yet cannot stall writers; it then
+ * stops with `more` set and the last key examined in c->stop, and the
+ * caller's cursor resumes after it (a page may be short, even empty).
  */
 static int
 list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
@@ -798,6 +821,7 @@ list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 	DBC *cur = NULL;
 	DBT k, d;
 	int64_t expires;
+	size_t examined = 0, vlen;
 	u_int32_t how;
 	int ret, tret;
 
@@ -825,14 +849,24 @@ list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 			ret = DB_VERIFY_BAD;
 			break;
 		}
+		if (++examined > c->limit + LIST_SCAN_EXTRA) {
+			/* Resume after the last record examined. */
+			c->more = 1;
+			c->stop = xmemdup(k.data, k.size);
+			c->stoplen = k.size;
+			break;
+		}
 		expires = (int64_t)be64_get(d.data);
 		if (is_expired(expires, c->now_ms))
 			continue;
-		if (c->n == c->limit) {
+		vlen = (d.flags & DB_DBT_PARTIAL) ? 0 : d.size - HDR_LEN;
+		if (c->n == c->limit ||
+		    (c->n > 0 && c->bytes + vlen > c->budget)) {
 			c->more = 1;
 			break;
 		}
 		list_add(c, &k, &d, expires);
+		c->bytes += vlen;
 	}
 	if (ret == DB_NOTFOUND)
 		ret = 0;
@@ -852,8 +886,11 @@ list_reset(void *arg)
 
 	store_items_free(c->items, c->n);
 	c->items = NULL;
-	c->n = c->cap = 0;
+	c->n = c->cap = c->bytes = 0;
 	c->more = 0;
+	free(c->stop);
+	c->stop = NULL;
+	c->stoplen = 0;
 }
 
 /*
@@ -863,7 +900,8 @@ list_reset(void *arg)
 int
 store_list(struct store *s, const char *prefix, size_t plen,
     const char *after, size_t alen, size_t limit, int64_t now_ms,
-    struct store_item **items, size_t *n, int *more)
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
 {
 	struct list_ctx c;
 	char *succ = NULL;
@@ -872,10 +910,15 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	*items = NULL;
 	*n = 0;
 	*more = 0;
+	if (next != NULL) {
+		*next = NULL;
+		*nlen = 0;
+	}
 	memset(&c, 0, sizeof(c));
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
+	c.budget = s->list_bytes;
 	c.now_ms = now_ms;
 	c.start = c.prefix;
 	c.slen = plen;
@@ -899,6 +942,15 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	*items = c.items;
 	*n = c.n;
 	*more = c.more;
+	if (c.more && c.stop == NULL && c.n > 0) {
+		c.stop = xmemdup(c.items[c.n - 1].key, c.items[c.n - 1].klen);
+		c.stoplen = c.items[c.n - 1].klen;
+	}
+	if (next != NULL) {
+		*next = c.stop;
+		*nlen = c.stoplen;
+	} else
+		free(c.stop);
 	return STORE_OK;
 }
 
@@ -1212,6 +1264,7 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->list_bytes = cfg->list_bytes ? cfg->list_bytes : LIST_BYTES_DEFAULT;
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;

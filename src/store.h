@@ -59,6 +59,8 @@ struct store_cfg {
 	 */
 	void			(*flush_hook)(void *);
 	void			*flush_hook_arg;
+	/* Value bytes a list page may hold; 0 = the default, 8 MiB. */
+	size_t			 list_bytes;
 };
 
 struct store_item {
@@ -103,13 +105,21 @@ int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
 /*
  * Lists up to limit live records whose key starts with prefix, in
  * ascending byte order, starting strictly after key `after` (NULL/0 = from
- * the start). *items is malloc'd (free with store_items_free); *more is set
- * to 1 if at least one further live matching record exists. A page is read
- * in one serializable transaction, so it never shows part of a batch.
+ * the start). *items is malloc'd (free with store_items_free). A page is
+ * read in one serializable transaction, so it never shows part of a batch.
+ *
+ * A page also ends early, before limit, when its values would pass the
+ * configured byte budget (cfg.list_bytes; a first value larger than the
+ * budget is still returned, alone) or after it examined limit + 1000
+ * records (a run of expired ones), so it may hold few items or none.
+ * *more is 1 when the walk should go on: then *next (malloc'd, the
+ * caller's; not returned when next is NULL) is the key to resume strictly
+ * after, the last key examined. *more = 0 means the end.
  */
 int	store_list(struct store *, const char *prefix, size_t plen,
 	    const char *after, size_t alen, size_t limit, int64_t now_ms,
-	    struct store_item **items, size_t *n, int *more);
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
 void	store_items_free(struct store_item *, size_t n);
 
 /*

@@ -405,7 +405,7 @@ store_list__unflushed_commit__waits_for_the_flush(void **state)
 
 	start_slow_write(f, &w, &t);
 	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, NOW, &items, &n,
-	    &more), STORE_OK);
+	    &more, NULL, NULL), STORE_OK);
 	got_ms = mono_ms();
 	assert_int_equal(n, 1);
 	assert_memory_equal(items[0].val, "v2", 2);

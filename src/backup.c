@@ -17,13 +17,16 @@
 
 #include "backup.h"
 #include "buf.h"
+#include "store.h"
 
 #define CHUNK		(64 * 1024)
 #define REREADS_MAX	1000	/* a chunk still changing after this: give up */
 #define STAGING		".kvstore-backup.XXXXXX"
 
 /* The database files store.c creates, copied first. */
-static const char *const db_files[] = { "kv.db", "expiry.db" };
+static const char *const db_files[] = {
+	STORE_PRIMARY_FILE, STORE_EXPIRY_FILE,
+};
 
 static void __attribute__((format(printf, 3, 4)))
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -35,20 +38,6 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Returns 1 for a Berkeley DB log file name: "log." and 10 digits. */
-static int
-is_log_file(const char *name)
-{
-	size_t i;
-
-	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
-		return 0;
-	for (i = 4; i < 14; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-	return 1;
-}
-
 int
 backup_is_store_file(const char *name)
 {
@@ -57,7 +46,7 @@ backup_is_store_file(const char *name)
 	for (i = 0; i < sizeof(db_files) / sizeof(db_files[0]); i++)
 		if (strcmp(name, db_files[i]) == 0)
 			return 1;
-	return is_log_file(name) || strcmp(name, BACKUP_INFO_FILE) == 0;
+	return store_is_log_file(name) || strcmp(name, BACKUP_INFO_FILE) == 0;
 }
 
 /* Writes all of p[0..n) at off. Returns 0 or -1 with errno set. */
@@ -198,7 +187,7 @@ link_logs(int hdir, int sdir, char *err, size_t errlen)
 	}
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
-		if (!is_log_file(e->d_name))
+		if (!store_is_log_file(e->d_name))
 			continue;
 		if (linkat(hdir, e->d_name, sdir, e->d_name, 0) != 0 &&
 		    errno != EEXIST && errno != ENOENT) {
@@ -246,7 +235,7 @@ remove_staging(int hdir, const char *name)
 	if ((fd = openat(hdir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		if ((d = fdopendir(fd)) != NULL) {
 			while ((e = readdir(d)) != NULL)
-				if (is_log_file(e->d_name))
+				if (store_is_log_file(e->d_name))
 					(void)unlinkat(dirfd(d), e->d_name, 0);
 			closedir(d);
 		} else
@@ -319,7 +308,7 @@ backup_copy_live(const char *home, const char *dest, unsigned settle_ms,
 			goto fail;
 	sleep_until(start + settle_ms);
 	if (link_logs(hdir, sdir, err, errlen) != 0 ||
-	    copy_matching(sdir, ddir, is_log_file, err, errlen) != 0)
+	    copy_matching(sdir, ddir, store_is_log_file, err, errlen) != 0)
 		goto fail;
 	if (fsync(ddir) != 0) {
 		set_err(err, errlen, "fsync %s: %s", dest, strerror(errno));

@@ -11,6 +11,7 @@
  * decoders read fields from.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1094,4 +1095,28 @@ codec_item_free(struct body_item *it)
 	free(it->key.s);
 	free(it->value.text);
 	memset(it, 0, sizeof(*it));
+}
+
+void
+codec_put_expires(struct buf *b, int64_t expires)
+{
+	if (expires == 0)
+		buf_adds(b, "\"expires\":null");
+	else
+		buf_addf(b, "\"expires\":%" PRId64, expires);
+}
+
+void
+codec_put_item(struct buf *b, const char *key, size_t klen, const char *val,
+    size_t vlen, int64_t expires)
+{
+	buf_adds(b, "\"key\":");
+	codec_put_str(b, key, klen);
+	buf_adds(b, ",\"value\":");
+	if (val != NULL)
+		buf_add(b, val, vlen);
+	else
+		buf_adds(b, "null");
+	buf_addc(b, ',');
+	codec_put_expires(b, val != NULL ? expires : 0);
 }

@@ -97,6 +97,17 @@ void	codec_batch_free(struct body_batch *);
 /* Appends s[0..len) as a JSON string literal (quotes included). */
 void	codec_put_str(struct buf *, const char *s, size_t len);
 
+/* Appends "expires":E, where 0 (no expiry) is written as null. */
+void	codec_put_expires(struct buf *, int64_t expires);
+
+/*
+ * Appends "key":K,"value":V,"expires":E, the members of an item in every
+ * reply and dump line; the caller writes the braces around them. A NULL
+ * val is written as null, with a null expiry.
+ */
+void	codec_put_item(struct buf *, const char *key, size_t klen,
+	    const char *val, size_t vlen, int64_t expires);
+
 /*
  * JSON equality of two valid JSON texts, as the API defines it: objects
  * equal with the same members in any order, arrays element by element,

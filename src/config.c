@@ -28,6 +28,16 @@ struct setting {
 
 #define OFF(f)	offsetof(struct config, f)
 
+/*
+ * Defaults written once: config_defaults() sets them and the table shows
+ * them in --help, spelled by the preprocessor from the same number.
+ */
+#define DFLT(n)		DFLT_STR(n)
+#define DFLT_STR(n)	#n
+#define MAX_BODY_DEFAULT	2097152
+#define MAX_BATCH_OPS_DEFAULT	128
+#define LIST_MAX_DEFAULT	1000
+
 static const struct setting settings[] = {
 	{ "data-dir", "KV_DATA_DIR", T_STRING, OFF(data_dir), 0, 0,
 	    "$STATE_DIRECTORY", "data directory (the Berkeley DB environment)" },
@@ -38,20 +48,24 @@ static const struct setting settings[] = {
 	    "sync", "sync: fsync the log before every reply; write: write it "
 	    "to the OS, fsync every second" },
 	{ "max-body", "KV_MAX_BODY", T_SIZE, OFF(max_body), 1024,
-	    1ULL << 30, "2097152", "largest request body, in bytes" },
+	    1ULL << 30, DFLT(MAX_BODY_DEFAULT),
+	    "largest request body, in bytes" },
 	{ "max-value", "KV_MAX_VALUE", T_SIZE, OFF(max_value), 16,
-	    1ULL << 30, "1048576", "largest stored value (compact JSON), in bytes" },
+	    1ULL << 30, DFLT(CONFIG_MAX_VALUE),
+	    "largest stored value (compact JSON), in bytes" },
 	{ "max-batch-ops", "KV_MAX_BATCH_OPS", T_SIZE, OFF(max_batch_ops), 1,
-	    100000, "128", "most operations in one batch" },
+	    100000, DFLT(MAX_BATCH_OPS_DEFAULT),
+	    "most operations in one batch" },
 	{ "list-max", "KV_LIST_MAX", T_SIZE, OFF(list_max), 1, 100000,
-	    "1000", "largest ?limit= accepted by list" },
+	    DFLT(LIST_MAX_DEFAULT), "largest ?limit= accepted by list" },
 	{ "list-bytes", "KV_LIST_BYTES", T_SIZE, OFF(list_bytes), 1024,
-	    1ULL << 30, "8388608",
+	    1ULL << 30, DFLT(STORE_LIST_BYTES_DEFAULT),
 	    "value bytes after which a list page ends early" },
-	{ "max-depth", "KV_MAX_DEPTH", T_UINT, OFF(max_depth), 2, 1000, "64",
-	    "deepest JSON nesting accepted in a body" },
+	{ "max-depth", "KV_MAX_DEPTH", T_UINT, OFF(max_depth), 2, 1000,
+	    DFLT(CONFIG_MAX_DEPTH), "deepest JSON nesting accepted in a body" },
 	{ "cache-size", "KV_CACHE_SIZE", T_SIZE, OFF(cache_bytes), 1 << 20,
-	    1ULL << 40, "25165824", "Berkeley DB cache, in bytes" },
+	    1ULL << 40, DFLT(STORE_CACHE_DEFAULT),
+	    "Berkeley DB cache, in bytes" },
 	{ "cors-origin", "KV_CORS_ORIGIN", T_STRING, OFF(cors_origin), 0, 0,
 	    "*", "value of Access-Control-Allow-Origin" },
 	{ "log-level", "KV_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), 0, 0,
@@ -80,19 +94,19 @@ config_defaults(struct config *c)
 	c->data_dir = NULL;
 	c->threads = THREADS_SYNC;
 	c->durability = STORE_DURABLE_SYNC;
-	c->max_body = 2097152;
-	c->max_value = 1048576;
-	c->max_batch_ops = 128;
-	c->list_max = 1000;
-	c->list_bytes = 8 << 20;
-	c->max_depth = 64;
+	c->max_body = MAX_BODY_DEFAULT;
+	c->max_value = CONFIG_MAX_VALUE;
+	c->max_batch_ops = MAX_BATCH_OPS_DEFAULT;
+	c->list_max = LIST_MAX_DEFAULT;
+	c->list_bytes = STORE_LIST_BYTES_DEFAULT;
+	c->max_depth = CONFIG_MAX_DEPTH;
 	/*
 	 * The cache lives in the process's heap and fills up as the store
 	 * grows: with 24 MiB, 200,000 keys (90 MB of data) left the process
 	 * at 56 MB resident (32 MiB: 66 MB), and random reads over them were
 	 * as fast, the kernel's page cache serving what this one misses.
 	 */
-	c->cache_bytes = 24 << 20;
+	c->cache_bytes = STORE_CACHE_DEFAULT;
 	c->cors_origin = "*";
 	c->log_level = LOG_LVL_INFO;
 }

@@ -26,6 +26,10 @@ struct config {
 	enum log_level		 log_level;	/* KV_LOG_LEVEL */
 };
 
+/* Defaults kvstore-admin shares with the service (load checks as it does). */
+#define CONFIG_MAX_VALUE	1048576
+#define CONFIG_MAX_DEPTH	64
+
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_ERROR };
 
 void	config_defaults(struct config *);

@@ -31,32 +31,6 @@ static const struct {
 	{ "testAndSet", OP_TAS },
 };
 
-/* Appends "expires":E where 0 means no expiry (null). */
-static void
-put_expires(struct buf *b, int64_t expires)
-{
-	if (expires == 0)
-		buf_adds(b, "\"expires\":null");
-	else
-		buf_addf(b, "\"expires\":%" PRId64, expires);
-}
-
-/* Appends "key":K,"value":V,"expires":E; a NULL value is written as null. */
-static void
-put_item(struct buf *b, const char *key, size_t klen, const char *val,
-    size_t vlen, int64_t expires)
-{
-	buf_adds(b, "\"key\":");
-	codec_put_str(b, key, klen);
-	buf_adds(b, ",\"value\":");
-	if (val != NULL)
-		buf_add(b, val, vlen);
-	else
-		buf_adds(b, "null");
-	buf_addc(b, ',');
-	put_expires(b, val != NULL ? expires : 0);
-}
-
 /* Starts a 200 reply whose body the caller completes. */
 static struct buf *
 reply_ok(struct resp *resp)
@@ -238,7 +212,7 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, key, klen, res.val, res.vlen, res.expires);
+	codec_put_item(b, key, klen, res.val, res.vlen, res.expires);
 	buf_addc(b, '}');
 	op_result_clear(&res);
 }
@@ -296,7 +270,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	buf_addf(b, "{\"success\":true,\"count\":%zu,\"items\":[", n);
 	for (i = 0; i < n; i++) {
 		buf_adds(b, i ? ",{" : "{");
-		put_item(b, items[i].key, items[i].klen, items[i].val,
+		codec_put_item(b, items[i].key, items[i].klen, items[i].val,
 		    items[i].vlen, items[i].expires);
 		buf_addc(b, '}');
 	}
@@ -336,7 +310,7 @@ handler_set(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
-	put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
+	codec_put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
 	buf_addc(b, '}');
 out:
 	op_result_clear(&res);
@@ -383,7 +357,8 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 	b = reply_ok(resp);
 	if (res.cond_met) {
 		buf_adds(b, "{\"success\":true,\"conditionMet\":true,");
-		put_item(b, op.key, op.klen, op.val, op.vlen, res.expires);
+		codec_put_item(b, op.key, op.klen, op.val, op.vlen,
+		    res.expires);
 		buf_addc(b, '}');
 		goto out;
 	}
@@ -395,7 +370,7 @@ handler_tas(const struct ctx *c, const struct req *r, struct resp *resp)
 		buf_adds(b, "{\"value\":");
 		buf_add(b, res.val, res.vlen);
 		buf_addc(b, ',');
-		put_expires(b, res.expires);
+		codec_put_expires(b, res.expires);
 		buf_addc(b, '}');
 	} else
 		buf_adds(b, "null");
@@ -468,11 +443,11 @@ put_batch_result(struct buf *b, const struct op *op,
 	buf_addc(b, '{');
 	switch (op->type) {
 	case OP_GET:
-		put_item(b, op->key, op->klen, res->found ? res->val : NULL,
-		    res->vlen, res->expires);
+		codec_put_item(b, op->key, op->klen,
+		    res->found ? res->val : NULL, res->vlen, res->expires);
 		break;
 	case OP_SET:
-		put_item(b, op->key, op->klen, op->val, op->vlen,
+		codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 		    res->expires);
 		break;
 	case OP_DELETE:
@@ -482,10 +457,10 @@ put_batch_result(struct buf *b, const struct op *op,
 		break;
 	case OP_TAS:
 		if (res->cond_met)
-			put_item(b, op->key, op->klen, op->val, op->vlen,
+			codec_put_item(b, op->key, op->klen, op->val, op->vlen,
 			    res->expires);
 		else
-			put_item(b, op->key, op->klen, NULL, 0, 0);
+			codec_put_item(b, op->key, op->klen, NULL, 0, 0);
 		buf_adds(b, res->cond_met ? ",\"conditionMet\":true" :
 		    ",\"conditionMet\":false");
 		break;

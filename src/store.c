@@ -41,12 +41,8 @@
 #include "log.h"
 #include "op.h"
 #include "store.h"
+#include "store_impl.h"
 
-#define PRIMARY_FILE	"kv.db"
-#define EXPIRY_FILE	"expiry.db"
-#define HDR_LEN		8		/* big-endian expiry before the value */
-
-#define DEFAULT_CACHE	(24u * 1024 * 1024)	/* as config.c's default */
 /*
  * Page-level locking takes a few locks per op on the primary and on the
  * secondary; a batch of ~1000 ops across many worker threads needs far more
@@ -70,71 +66,10 @@
  * one page can hold up writers however many expired records lie ahead.
  */
 #define LIST_SCAN_EXTRA		1000
-#define LIST_BYTES_DEFAULT	(8u * 1024 * 1024)
 
 #define SWEEP_TXN_RECORDS	100	/* deletions per sweeper transaction */
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
 #define CHECKPOINT_EVERY_S	30
-
-/* store_run() flags. */
-#define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
-#define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
-#define RUN_READ_ONLY	0x04	/* writes nothing: no commit to count */
-
-/*
- * Event counters for store_stats(), bumped with relaxed atomics so that
- * counting never adds a lock to the request path.
- */
-struct store_counters {
-	_Atomic uint64_t	 commits;
-	_Atomic uint64_t	 aborts;
-	_Atomic uint64_t	 deadlocks;	/* conflicts retried */
-	_Atomic uint64_t	 busy;		/* calls that ran out of retries */
-	_Atomic uint64_t	 nospace;
-	_Atomic uint64_t	 swept;
-	_Atomic uint64_t	 keys;		/* at the last count */
-	_Atomic uint64_t	 keys_expiring;
-	_Atomic int		 keys_counted;
-};
-
-struct store {
-	DB_ENV			*env;
-	DB			*db;		/* primary */
-	DB			*exp;		/* secondary on expiry */
-	int			 env_open;	/* env->open succeeded */
-	enum store_durability	 durability;
-	char			*home;
-	struct store_counters	 ctr;
-	/* Group commit in SYNC mode; flush_init'ed when gc_init is set. */
-	struct flush		 gc;
-	int			 gc_init;
-	void			(*flush_hook)(void *);
-	void			*flush_hook_arg;
-	size_t			 list_bytes;	/* value bytes per list page */
-
-	pthread_t		 thread;
-	int			 thread_running;
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;		/* signalled by store_close */
-	int			 sync_init;	/* mtx and cond initialized */
-	int			 stopping;
-};
-
-/* Adds n to an event counter; ordering does not matter to a counter. */
-static inline void
-ctr_add(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-/*
- * A transaction body. It returns 0 to commit or a BDB error code to abort;
- * setting *rollback (and returning 0) aborts without a retry and makes
- * store_run() return STORE_CONDITION. It must close every cursor it opened.
- */
-typedef int	(*txn_body)(struct store *, DB_TXN *, void *arg, int *rollback);
-/* Frees whatever a body put into arg, so a retry or a failure starts clean. */
-typedef void	(*txn_reset)(void *arg);
 
 /* Set by the error callback when BDB reports a full disk in this thread. */
 static __thread int	tls_nospace;
@@ -194,30 +129,6 @@ store_items_free(struct store_item *items, size_t n)
 	free(items);
 }
 
-/* Stores v at p as 8 big-endian bytes. */
-static void
-be64_put(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-/* Reads 8 big-endian bytes at p. */
-static uint64_t
-be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* Returns the expiry (ms, 0 = none) of a write made at now_ms with ttl s. */
 static int64_t
 expiry_for(int64_t now_ms, int64_t ttl)
@@ -225,18 +136,11 @@ expiry_for(int64_t now_ms, int64_t ttl)
 	return ttl > 0 ? now_ms + ttl * 1000 : 0;
 }
 
-/* Returns 1 if a record with this expiry no longer exists at now_ms. */
-static int
-is_expired(int64_t expires, int64_t now_ms)
-{
-	return expires != 0 && expires <= now_ms;
-}
-
 /*
  * Routes BDB's error messages to the log and notes a full disk, which BDB
  * often reports only here before returning a generic failure.
  */
-static void
+void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	if (msg != NULL && strstr(msg, strerror(ENOSPC)) != NULL)
@@ -350,7 +254,7 @@ run_wait(struct store *s, int flags)
  * STORE_CONDITION only once the log is on disk past everything the
  * transaction wrote or read (see store_commit).
  */
-static int
+int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
@@ -466,7 +370,7 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 }
 
 /* Writes key = (expires, val) in txn. Returns a BDB code. */
-static int
+int
 rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
     const char *val, size_t vlen, int64_t expires)
 {
@@ -1093,8 +997,6 @@ store_check(struct store *s)
 
 /* Maintenance */
 
-static int	count_keys(struct store *);
-
 /* Runs one second's maintenance; failures are logged where they happen. */
 static void
 maintain(struct store *s, int checkpoint)
@@ -1181,15 +1083,15 @@ open_dbs(struct store *s)
 
 	if ((ret = db_create(&s->db, s->env, 0)) != 0)
 		return ret;
-	if ((ret = s->db->open(s->db, NULL, PRIMARY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->db->open(s->db, NULL, STORE_PRIMARY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	if ((ret = db_create(&s->exp, s->env, 0)) != 0)
 		return ret;
 	if ((ret = s->exp->set_flags(s->exp, DB_DUP | DB_DUPSORT)) != 0)
 		return ret;
-	if ((ret = s->exp->open(s->exp, NULL, EXPIRY_FILE, NULL, DB_BTREE,
-	    flags, 0600)) != 0)
+	if ((ret = s->exp->open(s->exp, NULL, STORE_EXPIRY_FILE, NULL,
+	    DB_BTREE, flags, 0600)) != 0)
 		return ret;
 	/*
 	 * No DB_CREATE: rebuilding an empty index would scan the whole
@@ -1206,7 +1108,7 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	size_t cache;
 	int ret;
 
-	cache = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE;
+	cache = cfg->cache_bytes ? cfg->cache_bytes : STORE_CACHE_DEFAULT;
 	if ((ret = env->set_cachesize(env, (u_int32_t)(cache >> 30),
 	    (u_int32_t)(cache & ((1u << 30) - 1)), 1)) != 0)
 		return ret;
@@ -1264,7 +1166,8 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
-	s->list_bytes = cfg->list_bytes ? cfg->list_bytes : LIST_BYTES_DEFAULT;
+	s->list_bytes = cfg->list_bytes ? cfg->list_bytes :
+	    STORE_LIST_BYTES_DEFAULT;
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;
@@ -1344,10 +1247,10 @@ store_close(struct store *s)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, EXPIRY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,
 		    db_strerror(ret));
 	if (s->db != NULL && (ret = s->db->close(s->db, 0)) != 0)
-		log_error("%s: close %s: %s", __func__, PRIMARY_FILE,
+		log_error("%s: close %s: %s", __func__, STORE_PRIMARY_FILE,
 		    db_strerror(ret));
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
@@ -1356,368 +1259,4 @@ store_close(struct store *s)
 		flush_destroy(&s->gc);
 	free(s->home);
 	free(s);
-}
-
-/* Operations: statistics, checkpoints, backup, verification, loading */
-
-/*
- * Counts the records of both trees with a full statistics walk at
- * read-committed isolation, for store_stats. Fast statistics would not
- * do: without record numbers, Berkeley DB only reports the count saved by
- * the last full walk (seen: 0 for a fresh store of 1000 keys).
- */
-static int
-count_keys(struct store *s)
-{
-	DB_BTREE_STAT *pst = NULL, *est = NULL;
-	int ret;
-
-	if ((ret = s->db->stat(s->db, NULL, &pst, DB_READ_COMMITTED)) != 0 ||
-	    (ret = s->exp->stat(s->exp, NULL, &est, DB_READ_COMMITTED)) != 0)
-		goto done;
-	atomic_store_explicit(&s->ctr.keys, pst->bt_nkeys,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_expiring, est->bt_ndata,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_counted, 1, memory_order_relaxed);
-done:
-	free(pst);
-	free(est);
-	/* A conflict with a writer is not worth more than a note. */
-	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
-		log_debug("%s: %s, counting again later", __func__,
-		    db_strerror(ret));
-	else if (ret != 0)
-		log_warn("%s: %s", __func__, db_strerror(ret));
-	return ret;
-}
-
-/* Returns 1 if name is a log file of the environment: "log." + 10 digits. */
-static int
-is_log_file(const char *name)
-{
-	size_t i;
-
-	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
-		return 0;
-	for (i = 4; i < 14; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* Adds up the disk space of the database and log files in home. */
-static int
-file_sizes(const char *home, struct store_stats *out)
-{
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
-
-	if ((d = opendir(home)) == NULL)
-		return errno;
-	while ((e = readdir(d)) != NULL) {
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
-		    || !S_ISREG(st.st_mode))
-			continue;
-		/* Blocks, not sizes: BDB creates log files sparse, at full size. */
-		if (strcmp(e->d_name, PRIMARY_FILE) == 0 ||
-		    strcmp(e->d_name, EXPIRY_FILE) == 0)
-			out->data_bytes += (uint64_t)st.st_blocks * 512;
-		else if (is_log_file(e->d_name)) {
-			out->log_bytes += (uint64_t)st.st_blocks * 512;
-			out->log_files++;
-		}
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Collects counters, file sizes and cache statistics (see store.h). */
-int
-store_stats(struct store *s, int count, struct store_stats *out)
-{
-	DB_MPOOL_STAT *mst = NULL;
-	int ret, rc = STORE_OK;
-
-	memset(out, 0, sizeof(*out));
-	if (count && count_keys(s) != 0)
-		rc = STORE_ERROR;
-	out->commits = atomic_load_explicit(&s->ctr.commits,
-	    memory_order_relaxed);
-	out->aborts = atomic_load_explicit(&s->ctr.aborts,
-	    memory_order_relaxed);
-	out->deadlocks = atomic_load_explicit(&s->ctr.deadlocks,
-	    memory_order_relaxed);
-	out->busy = atomic_load_explicit(&s->ctr.busy, memory_order_relaxed);
-	out->nospace = atomic_load_explicit(&s->ctr.nospace,
-	    memory_order_relaxed);
-	out->swept = atomic_load_explicit(&s->ctr.swept, memory_order_relaxed);
-	out->keys = atomic_load_explicit(&s->ctr.keys, memory_order_relaxed);
-	out->keys_expiring = atomic_load_explicit(&s->ctr.keys_expiring,
-	    memory_order_relaxed);
-	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
-	    memory_order_relaxed);
-	if ((ret = file_sizes(s->home, out)) != 0) {
-		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
-		rc = STORE_ERROR;
-	}
-	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {
-		log_warn("%s: memp_stat: %s", __func__, db_strerror(ret));
-		rc = STORE_ERROR;
-	} else {
-		out->cache_hits = mst->st_cache_hit;
-		out->cache_misses = mst->st_cache_miss;
-		free(mst);
-	}
-	return rc;
-}
-
-/* Forces a checkpoint; the log files it frees are removed automatically. */
-int
-store_checkpoint(struct store *s)
-{
-	int ret;
-
-	if ((ret = s->env->txn_checkpoint(s->env, 0, 0, DB_FORCE)) != 0) {
-		log_error("%s: %s", __func__, db_strerror(ret));
-		return ret == ENOSPC ? STORE_NOSPACE : STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-/*
- * Checkpoints, then lets Berkeley DB copy the databases and the log into
- * dir. The checkpoint also flushes the log buffer, so commits made in
- * write mode are in the copy too.
- */
-int
-store_backup(struct store *s, const char *dir)
-{
-	int ret;
-
-	if ((ret = store_checkpoint(s)) != STORE_OK)
-		return ret;
-	if ((ret = s->env->backup(s->env, dir, DB_CREATE |
-	    DB_BACKUP_CLEAN)) != 0) {
-		log_error("%s: %s: %s", __func__, dir, db_strerror(ret));
-		return ret == ENOSPC || ret == EDQUOT ? STORE_NOSPACE :
-		    STORE_ERROR;
-	}
-	return STORE_OK;
-}
-
-struct audit_ctx {
-	int64_t			 now_ms;
-	int			 check_index;
-	uint64_t		 indexed;	/* records with expiry, any age */
-	struct store_audit	*out;
-};
-
-/*
- * Checks that the index holds (expiry -> key) for one record. Returns a
- * BDB code; a missing entry is counted, not an error.
- */
-static int
-audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
-    const DBT *k, const unsigned char *hdr)
-{
-	DBT sk, pk, pd;
-	unsigned char exp[HDR_LEN];
-	int ret;
-
-	memcpy(exp, hdr, HDR_LEN);
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&pd, 0, sizeof(pd));
-	sk.data = exp;
-	sk.size = HDR_LEN;
-	pk.data = k->data;
-	pk.size = k->size;
-	pk.ulen = k->size;
-	sk.ulen = HDR_LEN;
-	/* DB_THREAD wants every DBT to say who owns its memory. */
-	sk.flags = DB_DBT_USERMEM;
-	pk.flags = DB_DBT_USERMEM;
-	pd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-	ret = s->exp->pget(s->exp, txn, &sk, &pk, &pd, DB_GET_BOTH);
-	if (ret == DB_NOTFOUND) {
-		c->out->index_missing++;
-		return 0;
-	}
-	return ret;
-}
-
-/* Walks the primary, counting; then, with check_index, sizes the index. */
-static int
-audit_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct audit_ctx *c = arg;
-	struct store_audit *a = c->out;
-	DB_BTREE_STAT *est = NULL;
-	DBC *cur = NULL;
-	DBT k, d;
-	int64_t expires;
-	int ret, tret;
-
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.flags = DB_DBT_REALLOC;
-	d.flags = DB_DBT_REALLOC;
-	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
-		goto done;
-	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
-		a->records++;
-		if (d.size < HDR_LEN) {
-			a->bad_records++;
-			continue;
-		}
-		expires = (int64_t)be64_get(d.data);
-		if (expires != 0) {
-			c->indexed++;
-			if (c->check_index &&
-			    (ret = audit_index(s, txn, c, &k, d.data)) != 0)
-				break;
-		}
-		if (is_expired(expires, c->now_ms)) {
-			a->expired++;
-			continue;
-		}
-		a->live++;
-		a->key_bytes += k.size;
-		a->value_bytes += d.size - HDR_LEN;
-		if (expires == 0)
-			continue;
-		a->expiring++;
-		if (a->first_expiry == 0 || expires < a->first_expiry)
-			a->first_expiry = expires;
-		if (expires > a->last_expiry)
-			a->last_expiry = expires;
-	}
-	if (ret == DB_NOTFOUND)
-		ret = 0;
-	if (ret == 0 && c->check_index &&
-	    (ret = s->exp->stat(s->exp, txn, &est, 0)) == 0) {
-		if (est->bt_ndata > c->indexed - a->index_missing)
-			a->index_extra = est->bt_ndata -
-			    (c->indexed - a->index_missing);
-		free(est);
-	}
-done:
-	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
-		ret = tret;
-	free(k.data);
-	free(d.data);
-	return ret;
-}
-
-/* Forgets what an aborted walk counted. */
-static void
-audit_reset(void *arg)
-{
-	struct audit_ctx *c = arg;
-
-	memset(c->out, 0, sizeof(*c->out));
-	c->indexed = 0;
-}
-
-/* Counts every record, checking the index if asked (see store.h). */
-int
-store_audit(struct store *s, int64_t now_ms, int check_index,
-    struct store_audit *out)
-{
-	struct audit_ctx c;
-
-	memset(out, 0, sizeof(*out));
-	c.now_ms = now_ms;
-	c.check_index = check_index;
-	c.indexed = 0;
-	c.out = out;
-	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, audit_body, audit_reset, &c,
-	    __func__);
-}
-
-/* Verifies both database files of a closed environment (see store.h). */
-int
-store_verify(const char *home)
-{
-	static const char *const files[] = { PRIMARY_FILE, EXPIRY_FILE };
-	char path[4096];
-	DB *db;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", home,
-		    files[i]) >= sizeof(path)) {
-			ret = ENAMETOOLONG;
-			goto fail;
-		}
-		if ((ret = db_create(&db, NULL, 0)) != 0)
-			goto fail;
-		db->set_errcall(db, store_errcall);
-		/* The handle is gone after verify, whatever it returns. */
-		if ((ret = db->verify(db, path, NULL, NULL, 0)) != 0)
-			goto fail;
-	}
-	return STORE_OK;
-fail:
-	log_error("%s: %s: %s", __func__, path, db_strerror(ret));
-	return STORE_ERROR;
-}
-
-struct load_ctx {
-	const struct store_item	*items;
-	size_t			 n;
-};
-
-/* Writes every item with the expiry it carries. */
-static int
-load_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
-{
-	struct load_ctx *c = arg;
-	const struct store_item *it;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < c->n; i++) {
-		it = &c->items[i];
-		if ((ret = rec_put(s, txn, it->key, it->klen, it->val,
-		    it->vlen, it->expires)) != 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* store_load keeps no state between attempts. */
-static void
-load_reset(void *arg)
-{
-}
-
-/* Writes items in one transaction, keeping their expiry (see store.h). */
-int
-store_load(struct store *s, const struct store_item *items, size_t n)
-{
-	struct load_ctx c;
-
-	if (n == 0)
-		return STORE_OK;
-	c.items = items;
-	c.n = n;
-	return store_run(s, 0, load_body, load_reset, &c, __func__);
-}
-
-/* Measures the files of a store that need not be open (see store.h). */
-int
-store_disk_usage(const char *home, struct store_stats *out)
-{
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if ((ret = file_sizes(home, out)) != 0) {
-		log_error("%s: %s: %s", __func__, home, strerror(ret));
-		return STORE_ERROR;
-	}
-	return STORE_OK;
 }

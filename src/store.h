@@ -59,9 +59,25 @@ struct store_cfg {
 	 */
 	void			(*flush_hook)(void *);
 	void			*flush_hook_arg;
-	/* Value bytes a list page may hold; 0 = the default, 8 MiB. */
+	/* Value bytes a list page may hold; 0 = STORE_LIST_BYTES_DEFAULT. */
 	size_t			 list_bytes;
 };
+
+/*
+ * The files of a store's home: the two databases, and Berkeley DB's log
+ * files ("log." and 10 digits). Backups and kvstore-admin name them from
+ * here.
+ */
+#define STORE_PRIMARY_FILE	"kv.db"
+#define STORE_EXPIRY_FILE	"expiry.db"
+
+/* Returns 1 if name is a log file of the environment. */
+int	store_is_log_file(const char *name);
+
+/* The Berkeley DB cache when store_cfg.cache_bytes is 0: 24 MiB. */
+#define STORE_CACHE_DEFAULT	25165824
+/* Value bytes of a list page when store_cfg.list_bytes is 0: 8 MiB. */
+#define STORE_LIST_BYTES_DEFAULT	8388608
 
 struct store_item {
 	char	*key;	/* NUL-terminated copy, klen bytes */

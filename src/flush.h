@@ -24,7 +24,6 @@
 #ifndef KV_FLUSH_H
 #define KV_FLUSH_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -35,20 +34,19 @@ struct flush {
 	_Atomic uint64_t	 begun;		/* commits counted before the call */
 	_Atomic uint64_t	 done;		/* commit calls that returned */
 	_Atomic uint64_t	 durable;	/* `done` when the last good flush began */
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;		/* a flush finished */
-	uint64_t		 started;	/* flushes started (under mtx) */
-	uint64_t		 ok_gen;	/* last flush that succeeded */
-	uint64_t		 fail_gen;	/* last flush that failed */
-	int			 fail_err;	/* its error */
-	int			 flushing;	/* a thread is in fn now */
+	_Atomic uint64_t	 started;	/* flushes started */
+	_Atomic uint64_t	 ok_gen;	/* last flush that succeeded */
+	_Atomic uint64_t	 fail_gen;	/* last flush that failed */
+	_Atomic int		 fail_err;	/* its error */
+	_Atomic int		 flushing;	/* a thread is in fn now */
+	_Atomic uint32_t	 wake;		/* futex word: bumped after each flush */
 	flush_fn		 fn;
 	void			*arg;
 	_Atomic uint64_t	 flushes;	/* calls of fn, for tests and stats */
 };
 
 void	flush_init(struct flush *, flush_fn fn, void *arg);
-void	flush_destroy(struct flush *);
+void	flush_destroy(struct flush *);	/* no thread may be waiting */
 
 /* Brackets one commit call: begin right before it, end right after it. */
 void	flush_commit_begin(struct flush *);

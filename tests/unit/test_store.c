@@ -1525,6 +1525,66 @@ store_list__long_expired_run__pages_are_bounded(void **state)
 	assert_true(empty > 0);
 	assert_int_equal(live, 1);
 	assert_int_equal(more, 0);
+
+	/*
+	 * Quiet now: a second walk sees every key the writer wrote (all
+	 * distinct: 7919 is prime to 100,000) and "z", none skipped at a
+	 * page boundary.
+	 */
+	live = 0;
+	pages = 0;
+	alen = 0;
+	after = NULL;
+	do {
+		assert_int_equal(store_list(f->s, "", 0, after, alen, 10, NOW,
+		    &items, &n, &more, &next, &nlen), STORE_OK);
+		live += n;
+		store_items_free(items, n);
+		free(after);
+		after = next;
+		alen = nlen;
+	} while (more && ++pages < 10 * EXPIRED_RUN);
+	free(after);
+	assert_int_equal(live, (size_t)w.writes + 1);
+}
+
+static void
+store_list__many_large_records__come_whole_and_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct store_item *items;
+	char key[32], *val, *big;
+	size_t n, i;
+	int more;
+
+	/* 300 KB of records: several bulk reads, and one 200 KB record. */
+	val = malloc(1001);
+	big = malloc(200 * 1024 + 1);
+	assert_non_null(val);
+	assert_non_null(big);
+	memset(val, 'v', 1000);
+	val[1000] = '\0';
+	memset(big, 'B', 200 * 1024);
+	big[200 * 1024] = '\0';
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "r%03zu", i);
+		assert_int_equal(set_s(f->s, key, i == 150 ? big : val, 0, NOW),
+		    STORE_OK);
+	}
+	assert_int_equal(store_list(f->s, "r", 1, NULL, 0, 1000, NOW, &items,
+	    &n, &more, NULL, NULL), STORE_OK);
+	assert_int_equal(n, 300);
+	assert_int_equal(more, 0);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "r%03zu", i);
+		assert_string_equal(items[i].key, key);
+		assert_int_equal(items[i].vlen, i == 150 ? 200 * 1024 : 1000);
+		assert_memory_equal(items[i].val, i == 150 ? big : val,
+		    items[i].vlen);
+	}
+	store_items_free(items, n);
+	free(val);
+	free(big);
 }
 
 #define T(name)	cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1558,6 +1618,7 @@ main(void)
 		T(store_list__limit_zero__reports_only_more),
 		T(store_list__byte_budget__ends_page_with_cursor),
 		T(store_list__long_expired_run__pages_are_bounded),
+		T(store_list__many_large_records__come_whole_and_in_order),
 		T(store_tas__absent_key_with_null_old__creates),
 		T(store_tas__absent_key_with_old__fails),
 		T(store_tas__present_key_with_null_old__reports_current),

@@ -23,15 +23,14 @@ cmd_dump(struct admin *a, int argc, char **argv)
 	struct buf line;
 	char *after = NULL, *next = NULL;
 	size_t n = 0, alen = 0, nlen = 0, i;
-	int64_t now = store_now_ms();
 	int more = 1, rc = 1, r;
 
 	buf_init(&line);
 	if (admin_open_for_reading(a, &h) != 0)
 		goto out;
 	while (more) {
-		r = store_list(h.store, "", 0, after, alen, DUMP_PAGE, now,
-		    &items, &n, &more, &next, &nlen);
+		r = store_list(h.store, "", 0, after, alen, DUMP_PAGE, &items,
+		    &n, &more, &next, &nlen);
 		/* A page may be short, even empty: resume where it stopped. */
 		free(after);
 		after = next;

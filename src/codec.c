@@ -699,8 +699,14 @@ parse_text(const char *body, size_t len, unsigned max_depth,
 		set_err(err, errlen, ERR_PREFIX "out of memory");
 		goto fail;
 	}
-	json_tokener_set_flags(tok,
-	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/*
+	 * Not JSON_TOKENER_STRICT: scan_text() has already enforced strict
+	 * RFC 8259, and json-c's strict mode changes from one release to the
+	 * next (0.17 refuses integers beyond 64 bits there, which API.md
+	 * accepts and restore_big_ints() keeps exact). Without it, json-c
+	 * 0.16 and later saturate such integers alike.
+	 */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	copy = xmemdup(body, len);
 	o = json_tokener_parse_ex(tok, copy, (int)len + 1);
 	jerr = json_tokener_get_error(tok);
@@ -814,6 +820,189 @@ decode_fields(struct json_object *obj, struct body_op *out, int with_op)
 	field_ttl_get(obj, &out->ttl);
 }
 
+/*
+ * Duplicate member names in a request object.
+ *
+ * json-c keeps the last of two members with one name, so
+ * {"oldValue":1,"oldValue":null} would silently become a create-if-absent.
+ * API.md refuses them in request objects (the envelope and each batch op);
+ * inside a stored value the last one still wins, as json-c decides, since
+ * the value is the client's own document. The walk reads the validated
+ * text, so it needs no error handling of its own.
+ */
+
+/* One member name of an object: its decoded bytes, its position. */
+struct member {
+	const char	*name;	/* set once every name is in the buffer */
+	size_t		 off;	/* of the name in that buffer */
+	size_t		 len;
+	size_t		 idx;
+};
+
+/* Steps *pos past the value that starts there (validated text). */
+static void
+skip_value(const unsigned char *p, size_t *pos)
+{
+	size_t depth = 0;
+
+	skip_ws(p, SIZE_MAX, pos);
+	do {
+		switch (p[*pos]) {
+		case '"':
+			for ((*pos)++; p[*pos] != '"'; (*pos)++)
+				if (p[*pos] == '\\')
+					(*pos)++;
+			(*pos)++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			(*pos)++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			(*pos)++;
+			break;
+		case ',':
+		case ':':
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			(*pos)++;
+			break;
+		default:
+			while (p[*pos] != '\0' && p[*pos] != ',' &&
+			    p[*pos] != '}' && p[*pos] != ']' && !is_ws(p[*pos]))
+				(*pos)++;
+			break;
+		}
+	} while (depth > 0);
+}
+
+/* Orders members by name, then by position (a qsort callback). */
+static int
+member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	int c;
+
+	c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+	if (c == 0 && x->len != y->len)
+		c = x->len < y->len ? -1 : 1;
+	if (c == 0)
+		c = x->idx < y->idx ? -1 : x->idx > y->idx;
+	return c;
+}
+
+/*
+ * Reads the object at *pos and steps past it. Returns 0 if its member
+ * names are distinct; else -1 with "Duplicate member: NAME" in err, naming
+ * the name whose second use comes first in the text. If ops is set, the
+ * position of the value of "operations" is stored there (0 = none).
+ */
+static int
+object_members_distinct(const unsigned char *p, size_t *pos, size_t *ops,
+    char *err, size_t errlen)
+{
+	struct member *m = NULL;
+	struct buf names, name;
+	size_t n = 0, cap = 0, i, dup = SIZE_MAX, dup_at = SIZE_MAX;
+	int rc = 0;
+
+	buf_init(&names);
+	buf_init(&name);
+	if (ops != NULL)
+		*ops = 0;
+	skip_ws(p, SIZE_MAX, pos);
+	(*pos)++;	/* '{' */
+	for (;;) {
+		skip_ws(p, SIZE_MAX, pos);
+		if (p[*pos] == '}')
+			break;
+		if (p[*pos] == ',') {
+			(*pos)++;
+			continue;
+		}
+		decode_string(p, pos, &name);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			m = xrealloc(m, cap * sizeof(*m));
+		}
+		m[n].off = names.len;
+		m[n].len = name.len;
+		m[n].idx = n;
+		n++;
+		buf_add(&names, name.data, name.len);
+		skip_ws(p, SIZE_MAX, pos);
+		(*pos)++;	/* ':' */
+		skip_ws(p, SIZE_MAX, pos);
+		if (ops != NULL && name.len == 10 &&
+		    memcmp(name.data, "operations", 10) == 0)
+			*ops = *pos;
+		skip_value(p, pos);
+	}
+	(*pos)++;	/* '}' */
+	if (n > 1) {
+		buf_add(&names, "", 0);
+		for (i = 0; i < n; i++)
+			m[i].name = names.data + m[i].off;
+		/* Sorted, equal names are neighbours: n log n, not n^2. */
+		qsort(m, n, sizeof(*m), member_cmp);
+		for (i = 1; i < n; i++) {
+			if (m[i].len == m[i - 1].len && memcmp(m[i].name,
+			    m[i - 1].name, m[i].len) == 0 && m[i].idx < dup_at) {
+				dup_at = m[i].idx;
+				dup = i;
+			}
+		}
+	}
+	if (dup != SIZE_MAX) {
+		set_err(err, errlen, "Duplicate member: %.*s", (int)m[dup].len,
+		    m[dup].name);
+		rc = -1;
+	}
+	free(m);
+	buf_free(&names);
+	buf_free(&name);
+	return rc;
+}
+
+/*
+ * Checks the request object body[0..len) (validated, an object) for
+ * duplicate member names; with batch, also each object in its
+ * "operations" array. Returns 0, or -1 with err set.
+ */
+static int
+request_members_distinct(const char *body, size_t len, int batch,
+    char *err, size_t errlen)
+{
+	const unsigned char *p = (const unsigned char *)body;
+	size_t pos = 0, ops = 0;
+
+	if (object_members_distinct(p, &pos, batch ? &ops : NULL, err,
+	    errlen) != 0)
+		return -1;
+	if (ops == 0 || p[ops] != '[')
+		return 0;
+	pos = ops + 1;
+	for (;;) {
+		skip_ws(p, len, &pos);
+		if (p[pos] == ']')
+			return 0;
+		if (p[pos] == ',') {
+			pos++;
+			continue;
+		}
+		if (p[pos] != '{')
+			skip_value(p, &pos);
+		else if (object_members_distinct(p, &pos, NULL, err,
+		    errlen) != 0)
+			return -1;
+	}
+}
+
 /* Parses a body that must be a JSON object; NULL with err set otherwise. */
 static struct json_object *
 parse_object(const char *body, size_t len, unsigned max_depth,
@@ -840,6 +1029,10 @@ codec_decode_op(const char *body, size_t len, unsigned max_depth,
 	memset(out, 0, sizeof(*out));
 	if ((root = parse_object(body, len, max_depth, err, errlen)) == NULL)
 		return -1;
+	if (request_members_distinct(body, len, 0, err, errlen) != 0) {
+		json_object_put(root);
+		return -1;
+	}
 	decode_fields(root, out, 0);
 	json_object_put(root);
 	return 0;
@@ -868,6 +1061,10 @@ codec_decode_batch(const char *body, size_t len, unsigned max_depth,
 	memset(out, 0, sizeof(*out));
 	if ((root = parse_object(body, len, max_depth, err, errlen)) == NULL)
 		return -1;
+	if (request_members_distinct(body, len, 1, err, errlen) != 0) {
+		json_object_put(root);
+		return -1;
+	}
 	if (json_object_object_get_ex(root, "operations", &v)) {
 		if (v == NULL)
 			out->ops_st = FIELD_NULL;

@@ -186,8 +186,7 @@ run_single(const struct ctx *c, const struct req *r, enum op_type type,
 
 	if (decode_single(c, r, type, bo, op, resp) != 0)
 		return -1;
-	if ((rc = store_exec(c->store, op, 1, 0, store_now_ms(), codec_equal,
-	    res, NULL)) != 0) {
+	if ((rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return -1;
 	}
@@ -206,7 +205,7 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 	if (request_key(r, resp, &key, &klen) != 0)
 		return;
 	memset(&res, 0, sizeof(res));
-	if ((rc = store_get(c->store, key, klen, store_now_ms(), &res)) != 0) {
+	if ((rc = store_get(c->store, key, klen, &res)) != 0) {
 		resp_store_error(resp, rc);
 		return;
 	}
@@ -259,8 +258,8 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		}
 	}
 
-	rc = store_list(c->store, prefix, plen, after, alen, limit,
-	    store_now_ms(), &items, &n, &more, &next, &nlen);
+	rc = store_list(c->store, prefix, plen, after, alen, limit, &items,
+	    &n, &more, &next, &nlen);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
@@ -330,8 +329,7 @@ handler_delete(const struct ctx *c, const struct req *r, struct resp *resp)
 	op.type = OP_DELETE;
 	if (request_key(r, resp, &op.key, &op.klen) != 0)
 		return;
-	if ((rc = store_exec(c->store, &op, 1, 0, store_now_ms(), codec_equal,
-	    &res, NULL)) != 0) {
+	if ((rc = store_exec(c->store, &op, 1, 0, codec_equal, &res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return;
 	}
@@ -504,8 +502,7 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 		goto out;
 
 	rc = store_exec(c->store, ops, bb.ops_n,
-	    bb.atomic_st == FIELD_OK && bb.atomic, store_now_ms(), codec_equal,
-	    res, &failed);
+	    bb.atomic_st == FIELD_OK && bb.atomic, codec_equal, res, &failed);
 	if (rc == STORE_CONDITION) {
 		b = reply_ok(resp);
 		buf_addf(b, "{\"success\":false,\"conditionMet\":false,"

@@ -78,6 +78,12 @@
 /* Set by the error callback when BDB reports a full disk in this thread. */
 static __thread int	tls_nospace;
 static __thread unsigned int tls_seed;
+/*
+ * The soonest expiry (ms, 0 = none) among the records the running attempt
+ * read as live or wrote (rec_read, rec_write); store_run checks it against
+ * the clock before the attempt commits.
+ */
+static __thread int64_t	tls_horizon;
 
 static const char *const store_errstr[] = {
 	[STORE_OK] = "ok",
@@ -138,6 +144,14 @@ static int64_t
 expiry_for(int64_t now_ms, int64_t ttl)
 {
 	return ttl > 0 ? now_ms + ttl * 1000 : 0;
+}
+
+/* Notes that the running attempt relies on a record living until expires. */
+static void
+horizon_note(int64_t expires)
+{
+	if (expires != 0 && (tls_horizon == 0 || expires < tls_horizon))
+		tls_horizon = expires;
 }
 
 /*
@@ -257,12 +271,21 @@ run_wait(struct store *s, int flags)
  * STORE_OK is returned. In SYNC mode it returns STORE_OK or
  * STORE_CONDITION only once the log is on disk past everything the
  * transaction wrote or read (see store_commit).
+ *
+ * The clock is read at the start of every attempt, never once per call: a
+ * test-and-set retried for seconds must not match a value that expired
+ * while it waited, and a write with a ttl must not store a record that is
+ * already expired. For the same reason an attempt is retried, not
+ * committed or rolled back, when the clock read after its body has passed
+ * the soonest expiry of a record it read as live or wrote (tls_horizon):
+ * one attempt can wait for locks for seconds, longer than a 1 s ttl.
  */
 int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	DB_TXN *txn;
+	int64_t now_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
@@ -279,7 +302,18 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
-		ret = body(s, txn, arg, &rollback);
+		tls_horizon = 0;
+		now_ms = s->clock();
+		ret = body(s, txn, now_ms, arg, &rollback);
+		if (ret == 0 && tls_horizon != 0 && tls_horizon <= s->clock()) {
+			/* Stale: what it saw or wrote has expired meanwhile. */
+			ctr_add(&s->ctr.aborts, 1);
+			if ((tret = txn->abort(txn)) != 0)
+				log_error("%s: abort: %s", func,
+				    db_strerror(tret));
+			reset(arg);
+			continue;
+		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
 			if ((ret = (flags & RUN_READ_ONLY) ?
@@ -370,6 +404,7 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	out->val = (char *)p;
 	out->vlen = d.size - HDR_LEN;
 	out->expires = expires;
+	horizon_note(expires);
 	return 0;
 }
 
@@ -426,6 +461,7 @@ rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	if (val == NULL)
 		return rec_del(s, txn, key, klen);
 	*expires = expiry_for(now_ms, ttl);
+	horizon_note(*expires);
 	return rec_put(s, txn, key, klen, val, vlen, *expires);
 }
 
@@ -434,17 +470,17 @@ rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 struct get_ctx {
 	const char		*key;
 	size_t			 klen;
-	int64_t			 now_ms;
 	struct op_result	*out;
 };
 
 /* Reads c->key into c->out. */
 static int
-get_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+get_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct get_ctx *c = arg;
 
-	return rec_read(s, txn, c->key, c->klen, 0, c->now_ms, c->out);
+	return rec_read(s, txn, c->key, c->klen, 0, now_ms, c->out);
 }
 
 /* Frees the value a failed attempt may have read. */
@@ -458,7 +494,7 @@ get_reset(void *arg)
 
 /* Reads one live key (degree 2 isolation); out->val is the caller's. */
 int
-store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
+store_get(struct store *s, const char *key, size_t klen,
     struct op_result *out)
 {
 	struct get_ctx c;
@@ -467,10 +503,9 @@ store_get(struct store *s, const char *key, size_t klen, int64_t now_ms,
 	memset(out, 0, sizeof(*out));
 	c.key = key;
 	c.klen = klen;
-	c.now_ms = now_ms;
 	c.out = out;
-	ret = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, get_body, get_reset, &c,
-	    __func__);
+	ret = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, get_body,
+	    get_reset, &c, __func__);
 	if (ret == STORE_OK && !out->found)
 		ret = STORE_NOTFOUND;
 	return ret;
@@ -482,7 +517,6 @@ struct exec_ctx {
 	const struct op		*ops;
 	size_t			 n;
 	int			 atomic;
-	int64_t			 now_ms;
 	store_eq_fn		 eq;
 	struct op_result	*results;
 	size_t			 failed;
@@ -567,7 +601,8 @@ exec_tas(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
 
 /* Runs every op in order; an unmet TAS in an atomic batch rolls back. */
 static int
-exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+exec_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct exec_ctx *c = arg;
 	const struct op *op;
@@ -582,19 +617,18 @@ exec_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 		r = &c->results[i];
 		switch (op->type) {
 		case OP_GET:
-			ret = rec_read(s, txn, op->key, op->klen, 0, c->now_ms,
-			    r);
+			ret = rec_read(s, txn, op->key, op->klen, 0, now_ms, r);
 			break;
 		case OP_SET:
 			ret = rec_write(s, txn, op->key, op->klen, op->val,
-			    op->vlen, op->ttl, c->now_ms, &r->expires);
+			    op->vlen, op->ttl, now_ms, &r->expires);
 			r->found = op->val != NULL;
 			break;
 		case OP_DELETE:
 			ret = rec_del(s, txn, op->key, op->klen);
 			break;
 		case OP_TAS:
-			ret = exec_tas(s, txn, op, c->now_ms, c->eq, r, &unmet);
+			ret = exec_tas(s, txn, op, now_ms, c->eq, r, &unmet);
 			if (ret == 0 && unmet && c->atomic) {
 				c->failed = i;
 				*rollback = 1;
@@ -628,8 +662,7 @@ exec_reset(void *arg)
  */
 int
 store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
-    int64_t now_ms, store_eq_fn eq, struct op_result *results,
-    size_t *failed)
+    store_eq_fn eq, struct op_result *results, size_t *failed)
 {
 	struct exec_ctx c;
 	size_t i;
@@ -647,7 +680,6 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.ops = ops;
 	c.n = n;
 	c.atomic = atomic;
-	c.now_ms = now_ms;
 	c.eq = eq;
 	c.results = results;
 	c.failed = 0;
@@ -667,7 +699,6 @@ struct list_ctx {
 	const char		*start;		/* first key that may qualify */
 	size_t			 slen;
 	size_t			 limit;
-	int64_t			 now_ms;
 	size_t			 budget;	/* value bytes a page may hold */
 	struct store_item	*items;
 	size_t			 n;
@@ -714,8 +745,8 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
  * complete. Sets *bad for a record too short to hold its header.
  */
 static int
-list_take(struct list_ctx *c, const DBT *k, const DBT *d, size_t *examined,
-    int *bad)
+list_take(struct list_ctx *c, int64_t now_ms, const DBT *k, const DBT *d,
+    size_t *examined, int *bad)
 {
 	int64_t expires;
 	size_t vlen;
@@ -728,7 +759,7 @@ list_take(struct list_ctx *c, const DBT *k, const DBT *d, size_t *examined,
 	}
 	(*examined)++;
 	expires = (int64_t)be64_get(d->data);
-	if (!is_expired(expires, c->now_ms)) {
+	if (!is_expired(expires, now_ms)) {
 		vlen = d->size - HDR_LEN;
 		if (c->n == c->limit ||
 		    (c->n > 0 && c->bytes + vlen > c->budget)) {
@@ -767,7 +798,8 @@ list_take(struct list_ctx *c, const DBT *k, const DBT *d, size_t *examined,
  * caller's cursor resumes after it (a page may be short, even empty).
  */
 static int
-list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct list_ctx *c = arg;
 	DBC *cur = NULL;
@@ -814,7 +846,8 @@ list_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
 			    rd.size);
 			if (p == NULL)
 				break;
-			if (!(go = list_take(c, &rk, &rd, &examined, &bad)))
+			if (!(go = list_take(c, now_ms, &rk, &rd, &examined,
+			    &bad)))
 				break;
 		}
 	}
@@ -850,7 +883,7 @@ list_reset(void *arg)
  */
 int
 store_list(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit, int64_t now_ms,
+    const char *after, size_t alen, size_t limit,
     struct store_item **items, size_t *n, int *more, char **next,
     size_t *nlen)
 {
@@ -870,7 +903,6 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	c.plen = plen;
 	c.limit = limit;
 	c.budget = s->list_bytes;
-	c.now_ms = now_ms;
 	c.start = c.prefix;
 	c.slen = plen;
 	if (after != NULL && alen > 0) {
@@ -919,7 +951,8 @@ struct sweep_ctx {
  * a cursor on the secondary (which deletes the primary record as well).
  */
 static int
-sweep_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+sweep_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct sweep_ctx *c = arg;
 	DBC *cur = NULL;
@@ -1007,7 +1040,8 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
 
 /* Positions a cursor on the first record, reading no data. */
 static int
-check_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+check_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	DBC *cur = NULL;
 	DBT k, d;
@@ -1038,8 +1072,8 @@ check_reset(void *arg)
 int
 store_check(struct store *s)
 {
-	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body, check_reset, NULL,
-	    __func__);
+	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body,
+	    check_reset, NULL, __func__);
 }
 
 /* Maintenance */
@@ -1054,7 +1088,7 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0)
 		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
 	/* Errors are logged inside; the next tick tries again. */
-	(void)store_sweep(s, store_now_ms(), SWEEP_BUDGET, NULL);
+	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
 	if (s->durability == STORE_DURABLE_WRITE &&
 	    (ret = s->env->log_flush(s->env, NULL)) != 0)
 		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
@@ -1215,6 +1249,7 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s->durability = cfg->durability;
 	s->list_bytes = cfg->list_bytes ? cfg->list_bytes :
 	    STORE_LIST_BYTES_DEFAULT;
+	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;

@@ -6,12 +6,15 @@
  * expiry in ms since the epoch (0 = none) followed by the value bytes.
  * Secondary btree "expiry" (sorted duplicates) indexes records that expire.
  *
- * Every function that takes now_ms treats a record whose expiry is <= now_ms
- * as absent, whether or not the sweeper has removed it yet. Every write is
- * committed before the function returns STORE_OK, and in SYNC mode nothing
- * a function returns (a write's success, a value read, a failed condition)
- * comes back before the log is on disk past it: a caller may reply with it
- * at once. Deadlocks are retried
+ * A record whose expiry is <= now is absent, whether or not the sweeper has
+ * removed it yet. The request functions (store_get, store_exec, store_list)
+ * read "now" from the configured clock at the start of every transaction
+ * attempt, so a call retried after deadlocks judges expiry by the time of
+ * the attempt that commits; store_sweep and store_audit take an explicit
+ * now_ms. Every write is committed before the function returns STORE_OK,
+ * and in SYNC mode nothing a function returns (a write's success, a value
+ * read, a failed condition) comes back before the log is on disk past it:
+ * a caller may reply with it at once. Deadlocks are retried
  * inside; when retries run out the call returns STORE_BUSY with nothing
  * applied. Functions are safe to call from many threads at once.
  */
@@ -53,6 +56,11 @@ struct store_cfg {
 	size_t			 cache_bytes;	/* BDB cache; 0 = default */
 	int			 background;	/* run the maintenance thread */
 	enum store_mode		 mode;		/* default: STORE_MODE_OWN */
+	/*
+	 * Milliseconds since the epoch; NULL = store_now_ms. Tests put a
+	 * function here that returns the time they want to simulate.
+	 */
+	int64_t			(*clock)(void);
 	/*
 	 * Tests only: called before every group flush of the log in SYNC
 	 * mode (it may sleep, to hold a commit in memory for a while).
@@ -102,7 +110,7 @@ int	store_open(const struct store_cfg *, struct store **out);
 void	store_close(struct store *);
 
 /* Reads one key in a read-only transaction. out->val is the caller's. */
-int	store_get(struct store *, const char *key, size_t klen, int64_t now_ms,
+int	store_get(struct store *, const char *key, size_t klen,
 	    struct op_result *out);
 
 /*
@@ -115,8 +123,7 @@ int	store_get(struct store *, const char *key, size_t klen, int64_t now_ms,
  */
 typedef int (*store_eq_fn)(const char *, size_t, const char *, size_t);
 int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
-	    int64_t now_ms, store_eq_fn eq, struct op_result *results,
-	    size_t *failed);
+	    store_eq_fn eq, struct op_result *results, size_t *failed);
 
 /*
  * Lists up to limit live records whose key starts with prefix, in
@@ -133,7 +140,7 @@ int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
  * after, the last key examined. *more = 0 means the end.
  */
 int	store_list(struct store *, const char *prefix, size_t plen,
-	    const char *after, size_t alen, size_t limit, int64_t now_ms,
+	    const char *after, size_t alen, size_t limit,
 	    struct store_item **items, size_t *n, int *more, char **next,
 	    size_t *nlen);
 void	store_items_free(struct store_item *, size_t n);

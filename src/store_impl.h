@@ -47,6 +47,7 @@ struct store {
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
 	char			*home;
+	int64_t			(*clock)(void);	/* ms since the epoch */
 	struct store_counters	 ctr;
 	/* Group commit in SYNC mode; flush_init'ed when gc_init is set. */
 	struct flush		 gc;
@@ -74,8 +75,11 @@ ctr_add(_Atomic uint64_t *c, uint64_t n)
  * A transaction body. It returns 0 to commit or a BDB error code to abort;
  * setting *rollback (and returning 0) aborts without a retry and makes
  * store_run() return STORE_CONDITION. It must close every cursor it opened.
+ * now_ms is the store's clock read at the start of this attempt: expiry is
+ * judged by it, never by a time read before the first attempt.
  */
-typedef int	(*txn_body)(struct store *, DB_TXN *, void *arg, int *rollback);
+typedef int	(*txn_body)(struct store *, DB_TXN *, int64_t now_ms, void *arg,
+		    int *rollback);
 /* Frees whatever a body put into arg, so a retry or a failure starts clean. */
 typedef void	(*txn_reset)(void *arg);
 

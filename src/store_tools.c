@@ -213,7 +213,8 @@ audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
 
 /* Walks the primary, counting; then, with check_index, sizes the index. */
 static int
-audit_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+audit_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct audit_ctx *c = arg;
 	struct store_audit *a = c->out;
@@ -338,7 +339,8 @@ struct load_ctx {
 
 /* Writes every item with the expiry it carries. */
 static int
-load_body(struct store *s, DB_TXN *txn, void *arg, int *rollback)
+load_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
 {
 	struct load_ctx *c = arg;
 	const struct store_item *it;

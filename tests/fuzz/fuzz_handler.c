@@ -113,8 +113,8 @@ wipe(void)
 	/* Records with a ttl may have expired unseen: sweep them all first. */
 	FUZZ_CHECK(store_sweep(store, INT64_MAX, SIZE_MAX, NULL) == STORE_OK);
 	do {
-		FUZZ_CHECK(store_list(store, "", 0, NULL, 0, 1000,
-		    store_now_ms(), &items, &n, &more, NULL, NULL) == STORE_OK);
+		FUZZ_CHECK(store_list(store, "", 0, NULL, 0, 1000, &items, &n,
+		    &more, NULL, NULL) == STORE_OK);
 		if (n == 0) {
 			store_items_free(items, n);
 			break;
@@ -126,8 +126,8 @@ wipe(void)
 			ops[i].key = items[i].key;
 			ops[i].klen = items[i].klen;
 		}
-		FUZZ_CHECK(store_exec(store, ops, n, 0, store_now_ms(),
-		    codec_equal, res, NULL) == STORE_OK);
+		FUZZ_CHECK(store_exec(store, ops, n, 0, codec_equal, res,
+		    NULL) == STORE_OK);
 		for (i = 0; i < n; i++)
 			op_result_clear(&res[i]);
 		free(res);

@@ -1645,10 +1645,43 @@ def body_under_max_with_whitespace_is_accepted():
 
 
 @test
-def duplicate_members_do_not_crash():
+def duplicate_members_in_request_objects_are_refused():
     k = key()
-    r = call("POST", "/set", ('{"key":"%s","value":1,"value":2}' % k).encode())
-    check(r.status in (200, 400), "%r" % (r,))
+    expect_error(call("POST", "/set", ('{"key":"%s","value":1,"value":2}' % k).encode()),
+                 400, "Duplicate member: value")
+    assert_absent(k)
+    # last-one-wins would have made this a create-if-absent
+    expect_error(call("POST", "/test-and-set",
+                      ('{"key":"%s","oldValue":1,"oldValue":null,"newValue":2}' % k).encode()),
+                 400, "Duplicate member: oldValue")
+    assert_absent(k)
+    expect_error(call("POST", "/batch",
+                      ('{"operations":[{"op":"set","key":"%s","value":1}],'
+                       '"atomic":false,"atomic":true}' % k).encode()),
+                 400, "Duplicate member: atomic")
+    expect_error(call("POST", "/batch",
+                      ('{"operations":[{"op":"set","key":"%s","value":1},'
+                       '{"op":"set","key":"%s","key":"%s.b","value":2}]}' % (k, k, k)).encode()),
+                 400, "Duplicate member: key")
+    assert_absent(k)
+    assert_absent(k + ".b")
+
+
+@test
+def duplicate_members_inside_a_value_keep_the_last():
+    k = key()
+    r = call("POST", "/set", ('{"key":"%s","value":{"a":1,"a":2}}' % k).encode())
+    expect(r, 200, {"success": True, "key": k, "value": {"a": 2}, "expires": None})
+    assert_value(k, {"a": 2})
+
+
+@test
+def integer_beyond_64_bits_is_stored_with_its_text():
+    k = key()
+    r = call("POST", "/set", ('{"key":"%s","value":100000000000000000000}' % k).encode())
+    check(r.status == 200 and b'"value":100000000000000000000,' in r.raw, "%r" % (r,))
+    r = call("GET", "/get?key=" + q(k))
+    check(r.status == 200 and b'"value":100000000000000000000,' in r.raw, "%r" % (r,))
 
 
 @test

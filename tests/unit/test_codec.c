@@ -776,14 +776,99 @@ codec_decode_op__key_escapes__decoded_to_utf8(void **state)
 	codec_op_free(&op);
 }
 
+/* Decodes s as a request (op or batch) and expects err to be want. */
 static void
-codec_decode_op__duplicate_member__last_wins(void **state)
+assert_refused(const char *s, int batch, const char *want)
+{
+	struct body_batch b;
+	struct body_op op;
+	char err[256] = "";
+	int rc;
+
+	if (batch) {
+		rc = codec_decode_batch(s, strlen(s), DEPTH, 128, &b, err,
+		    sizeof(err));
+		assert_int_equal(b.ops_n, 0);
+		assert_null(b.ops);
+	} else {
+		rc = codec_decode_op(s, strlen(s), DEPTH, &op, err, sizeof(err));
+		assert_int_equal(op.key.st, FIELD_ABSENT);
+	}
+	assert_int_equal(rc, -1);
+	assert_string_equal(err, want);
+}
+
+static void
+codec_decode_op__duplicate_member__refused(void **state)
+{
+	/* Last-one-wins would turn this into create-if-absent. */
+	assert_refused("{\"key\":\"a\",\"oldValue\":1,\"oldValue\":null,"
+	    "\"newValue\":2}", 0, "Duplicate member: oldValue");
+	assert_refused("{\"key\":\"first\",\"key\":\"second\"}", 0,
+	    "Duplicate member: key");
+	/* Names are compared decoded: \u0061 is "a". */
+	assert_refused("{\"a\":1, \"\\u0061\" : 2}", 0, "Duplicate member: a");
+	/* The name used twice first is named, wherever it sorts. */
+	assert_refused("{\"z\":1,\"b\":1,\"z\":2,\"b\":2,\"b\":3}", 0,
+	    "Duplicate member: z");
+	/* Unknown members count too: the object is the request. */
+	assert_refused("{\"key\":\"k\",\"x\":[{\"y\":1}],\"x\":2}", 0,
+	    "Duplicate member: x");
+}
+
+static void
+codec_decode_batch__duplicate_member__refused(void **state)
+{
+	assert_refused("{\"operations\":[],\"atomic\":true,\"atomic\":false}",
+	    1, "Duplicate member: atomic");
+	assert_refused("{\"operations\":[{\"op\":\"set\",\"key\":\"a\","
+	    "\"value\":1}],\"operations\":[]}", 1,
+	    "Duplicate member: operations");
+	assert_refused("{\"operations\":[{\"op\":\"get\",\"key\":\"a\"},"
+	    "1,[{\"k\":1,\"k\":2}],{\"op\":\"test-and-set\",\"key\":\"b\","
+	    "\"oldValue\":1,\"oldValue\":null,\"newValue\":2}]}", 1,
+	    "Duplicate member: oldValue");
+}
+
+static void
+codec_decode__duplicate_member_inside_value__last_wins(void **state)
+{
+	static const char batch[] = "{\"operations\":[{\"op\":\"set\","
+	    "\"key\":\"k\",\"value\":{\"op\":1,\"op\":2}}],\"x\":{\"y\":1,"
+	    "\"y\":2}}";
+	struct body_batch b;
+	char err[256] = "";
+
+	/* A stored value is the client's document: json-c's rule stands. */
+	assert_value_text("{\"key\":\"k\",\"value\":{\"a\":1,\"a\":2}}",
+	    "{\"a\":2}");
+	assert_value_text("{\"value\":[{\"op\":1,\"op\":2}]}", "[{\"op\":2}]");
+	assert_int_equal(codec_decode_batch(batch, sizeof(batch) - 1, DEPTH, 128,
+	    &b, err, sizeof(err)), 0);
+	assert_int_equal(b.ops_n, 1);
+	assert_string_equal(b.ops[0].value.text, "{\"op\":2}");
+	codec_batch_free(&b);
+}
+
+/*
+ * json-c 0.17 and later refuse integers beyond 64 bits in strict mode;
+ * the codec must not depend on that mode (its own validator is strict).
+ */
+static void
+codec_decode_op__integer_beyond_64_bits__accepted_with_its_text(void **state)
 {
 	struct body_op op;
 
-	decode("{\"key\":\"first\",\"key\":\"second\"}", &op);
-	assert_string_equal(op.key.s, "second");
+	decode("{\"key\":\"a\",\"value\":100000000000000000000}", &op);
+	assert_int_equal(op.key.st, FIELD_OK);
+	assert_string_equal(op.key.s, "a");
+	assert_int_equal(op.value.st, FIELD_OK);
+	assert_string_equal(op.value.text, "100000000000000000000");
 	codec_op_free(&op);
+	assert_int_equal(codec_equal("100000000000000000000", 21,
+	    "100000000000000000000", 21), 1);
+	assert_int_equal(codec_equal("100000000000000000000", 21,
+	    "100000000000000000001", 21), 0);
 }
 
 static void
@@ -881,10 +966,10 @@ codec_decode_op__integers_beyond_uint64__keep_their_text(void **state)
 static void
 codec_decode_op__big_integer_in_overridden_duplicate__not_leaked(void **state)
 {
-	assert_value_text("{\"value\":[99999999999999999999],\"value\":[5]}",
-	    "[5]");
-	assert_value_text("{\"value\":[5],\"value\":[99999999999999999999]}",
-	    "[99999999999999999999]");
+	assert_value_text("{\"value\":{\"a\":[99999999999999999999],\"a\":[5]}}",
+	    "{\"a\":[5]}");
+	assert_value_text("{\"value\":{\"a\":[5],\"a\":[99999999999999999999]}}",
+	    "{\"a\":[99999999999999999999]}");
 }
 
 static void
@@ -1507,7 +1592,10 @@ main(void)
 		cmocka_unit_test(codec_decode_op__key_not_string__badtype),
 		cmocka_unit_test(codec_decode_op__key_with_escaped_nul__keeps_length),
 		cmocka_unit_test(codec_decode_op__key_escapes__decoded_to_utf8),
-		cmocka_unit_test(codec_decode_op__duplicate_member__last_wins),
+		cmocka_unit_test(codec_decode_op__duplicate_member__refused),
+		cmocka_unit_test(codec_decode_batch__duplicate_member__refused),
+		cmocka_unit_test(codec_decode__duplicate_member_inside_value__last_wins),
+		cmocka_unit_test(codec_decode_op__integer_beyond_64_bits__accepted_with_its_text),
 		cmocka_unit_test(codec_decode_op__member_name_with_nul__rejected),
 		cmocka_unit_test(codec_decode_op__value_null__null),
 		cmocka_unit_test(codec_decode_op__value_scalars__serialized),

@@ -23,7 +23,6 @@
 #include "op.h"
 #include "store.h"
 
-#define NOW	((int64_t)1700000000000)
 #define SLOW_MS	300
 
 /* Monotonic clock in ms. */
@@ -286,7 +285,7 @@ run_op(struct store *s, enum op_type t, const char *k, const char *old,
 	op.oldlen = old != NULL ? strlen(old) : 0;
 	op.val = val;
 	op.vlen = val != NULL ? strlen(val) : 0;
-	return store_exec(s, &op, 1, 0, NOW, eq_bytes, r, NULL);
+	return store_exec(s, &op, 1, 0, eq_bytes, r, NULL);
 }
 
 struct writer {
@@ -353,7 +352,7 @@ store_get__unflushed_commit__waits_for_the_flush(void **state)
 
 	start_slow_write(f, &w, &t);
 	/* v2 is committed (its lock released) but not on disk yet. */
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
 	got_ms = mono_ms();
 	assert_int_equal(r.vlen, 2);
 	assert_memory_equal(r.val, "v2", 2);
@@ -367,7 +366,7 @@ store_get__unflushed_commit__waits_for_the_flush(void **state)
 
 	/* Nothing pending now: a read flushes nothing. */
 	calls = atomic_load(&f->sl.calls);
-	assert_int_equal(store_get(f->s, "k", 1, NOW, &r), STORE_OK);
+	assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
 	op_result_clear(&r);
 	assert_int_equal(atomic_load(&f->sl.calls), calls);
 }
@@ -404,7 +403,7 @@ store_list__unflushed_commit__waits_for_the_flush(void **state)
 	int more;
 
 	start_slow_write(f, &w, &t);
-	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, NOW, &items, &n,
+	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, &items, &n,
 	    &more, NULL, NULL), STORE_OK);
 	got_ms = mono_ms();
 	assert_int_equal(n, 1);

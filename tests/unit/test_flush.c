@@ -82,7 +82,7 @@ flush_wait__after_commit__flushes_once_then_not_again(void **state)
 
 	flush_init(&f, fake_flush, &fk);
 	flush_commit_begin(&f);
-	flush_commit_end(&f);
+	flush_commit_end(&f, 1);
 	assert_int_equal(flush_wait(&f), 0);
 	assert_int_equal(atomic_load(&fk.calls), 1);
 	/* A reader after that flush has nothing pending. */
@@ -107,11 +107,26 @@ flush_wait__commit_in_progress__is_pending(void **state)
 	assert_int_equal(atomic_load(&fk.calls), 1);
 	assert_int_equal(flush_wait(&f), 0);
 	assert_int_equal(atomic_load(&fk.calls), 2);
-	flush_commit_end(&f);
+	flush_commit_end(&f, 1);
 	assert_int_equal(flush_wait(&f), 0);
 	assert_int_equal(atomic_load(&fk.calls), 3);
 	assert_int_equal(flush_wait(&f), 0);
 	assert_int_equal(atomic_load(&fk.calls), 3);
+	flush_destroy(&f);
+}
+
+static void
+flush_wait__failed_commit__is_not_pending(void **state)
+{
+	struct fake fk = { 0, 0, 28 };
+	struct flush f;
+
+	flush_init(&f, fake_flush, &fk);
+	/* Aborted: readers need no flush (one would fail on a full disk). */
+	flush_commit_begin(&f);
+	flush_commit_end(&f, 0);
+	assert_int_equal(flush_wait(&f), 0);
+	assert_int_equal(atomic_load(&fk.calls), 0);
 	flush_destroy(&f);
 }
 
@@ -123,7 +138,7 @@ flush_wait__failed_flush__returns_its_error(void **state)
 
 	flush_init(&f, fake_flush, &fk);
 	flush_commit_begin(&f);
-	flush_commit_end(&f);
+	flush_commit_end(&f, 1);
 	assert_int_equal(flush_wait(&f), 28);
 	/* Still not durable: the next waiter flushes again. */
 	fk.err = 0;
@@ -146,7 +161,7 @@ commit_and_wait(void *arg)
 	struct waiter *w = arg;
 
 	flush_commit_begin(w->f);
-	flush_commit_end(w->f);
+	flush_commit_end(w->f, 1);
 	w->ret = flush_wait(w->f);
 	return NULL;
 }
@@ -421,6 +436,7 @@ main(void)
 		cmocka_unit_test(
 		    flush_wait__after_commit__flushes_once_then_not_again),
 		cmocka_unit_test(flush_wait__commit_in_progress__is_pending),
+		cmocka_unit_test(flush_wait__failed_commit__is_not_pending),
 		cmocka_unit_test(flush_wait__failed_flush__returns_its_error),
 		cmocka_unit_test(flush_wait__many_waiters__share_few_flushes),
 		cmocka_unit_test_setup_teardown(

@@ -28,6 +28,7 @@ extern const struct admin_cmd admin_dump_cmd;
 extern const struct admin_cmd admin_load_cmd;
 extern const struct admin_cmd admin_verify_cmd;
 extern const struct admin_cmd admin_stats_cmd;
+extern const struct admin_cmd admin_token_cmd;
 
 /* The commands, in the order --help lists them. */
 static const struct admin_cmd *const commands[] = {
@@ -37,6 +38,7 @@ static const struct admin_cmd *const commands[] = {
 	&admin_load_cmd,
 	&admin_verify_cmd,
 	&admin_stats_cmd,
+	&admin_token_cmd,
 };
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -48,7 +50,8 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: kvstore-admin [options] COMMAND [DIR]\n\n"
-	    "Operates the data directory of kvstore-fcgi, running or not.\n\n"
+	    "Operates the data directory of kvstore-fcgi, running or not, and\n"
+	    "its access tokens.\n\n"
 	    "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s%s%s\n      %s\n", commands[i]->name,
@@ -173,11 +176,13 @@ main(int argc, char **argv)
 	}
 	cmd = commands[i];
 	nargs = argc - 1;
-	if (cmd->nargs >= 0 ? nargs != cmd->nargs : nargs > 1) {
+	if (cmd->nargs >= 0 ? nargs != cmd->nargs :
+	    cmd->nargs != ADMIN_NARGS_ANY && nargs > 1) {
 		admin_warn("usage: kvstore-admin %s %s", cmd->name, cmd->args);
 		return EXIT_USAGE;
 	}
-	if (a.data_dir == NULL && !(cmd->own_dir && nargs > 0)) {
+	if (a.data_dir == NULL && !cmd->no_store &&
+	    !(cmd->own_dir && nargs > 0)) {
 		admin_warn("no data directory: give --data-dir, or set "
 		    "KV_DATA_DIR or STATE_DIRECTORY");
 		return EXIT_USAGE;
@@ -185,7 +190,8 @@ main(int argc, char **argv)
 	/* The store logs through log.c: keep its chatter to problems. */
 	log_set_name("kvstore-admin");
 	log_set_level(LOG_LVL_WARN);
-	rc = cmd->fn(&a, nargs, argv + 1) == 0 ? 0 : 1;
+	rc = cmd->fn(&a, nargs, argv + 1);
+	rc = rc == 0 ? 0 : rc == ADMIN_EXIT_USAGE ? EXIT_USAGE : 1;
 	/* Holding the lock means this process opened the store itself. */
 	if (a.lock_fd >= 0)
 		admin_give_back_files(a.data_dir);

@@ -19,7 +19,8 @@
 
 #include "store.h"
 
-#define ADMIN_LOCK_FILE	"kvstore.lock"
+#define ADMIN_EXIT_USAGE	2	/* a command's fn may return it */
+#define ADMIN_NARGS_ANY		(-2)	/* the command checks its operands */
 #define ADMIN_SETTLE_MS	2000	/* a write-mode service flushes its log each second */
 
 /* The options every command sees. */
@@ -41,6 +42,7 @@ struct admin_cmd {
 	int		(*fn)(struct admin *, int argc, char **argv);
 	int		 nargs;		/* operands after the name; -1: 0 or 1 */
 	int		 own_dir;	/* an operand names the directory used */
+	int		 no_store;	/* needs no data directory (token) */
 	const char	*args;
 	const char	*help;
 };

@@ -1,6 +1,19 @@
 /*
  * admin_backup: `kvstore-admin backup DIR`, a verified copy of the store,
  * running or not, that replaces an earlier backup in DIR.
+ *
+ * A backup never leaves the user with fewer good backups than before,
+ * wherever it fails or is killed. The new copy is made and verified in
+ * DIR.new, and marked finished by its info file, written last. Only then
+ * is the earlier backup moved aside to DIR.old, DIR.new moved to DIR, and
+ * DIR.old removed; each rename is made durable before the next step. A
+ * run that finds DIR missing finishes the swap an interrupted run left:
+ * it moves a finished DIR.new in, or else DIR.old back. A verified copy
+ * is never removed on a failure, and a target holding anything that is
+ * not part of a backup is refused before anything is touched.
+ *
+ * For tests only, KV_TEST_BACKUP_KILL_AT=STEP makes the command kill
+ * itself with SIGKILL at a step: copied, verified, moved-aside, moved-in.
  */
 #include <sys/stat.h>
 
@@ -8,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,53 +33,222 @@
 
 #define BACKUP_TRIES	3
 
+/* What a directory a backup may replace or leave behind holds. */
+enum dir_kind {
+	DIR_ABSENT,
+	DIR_EMPTY,
+	DIR_BACKUP,	/* backup files, the info file among them: finished */
+	DIR_PARTIAL,	/* backup files only, no info file: unfinished */
+	DIR_FOREIGN,	/* anything else: never ours to replace or remove */
+};
+
+/* The three places of one backup: DIR, DIR.new and DIR.old, malloc'd. */
+struct places {
+	char	*dest;
+	char	*stage;
+	char	*old;
+};
+
+/* Stops here with SIGKILL when a test asks for this step (see above). */
+static void
+kill_point(const char *step)
+{
+	const char *v = getenv("KV_TEST_BACKUP_KILL_AT");
+
+	if (v != NULL && strcmp(v, step) == 0)
+		(void)kill(getpid(), SIGKILL);
+}
+
 /*
- * Decides where a backup into dest is staged: dest must not exist, be
- * empty, or hold an earlier backup. Returns the staging path (dest.new,
- * malloc'd) or NULL after saying why.
+ * Tells what path holds. For DIR_FOREIGN, what names the first thing that
+ * is not part of a backup. Returns -1 after saying why it cannot tell.
  */
-static char *
-backup_target(const char *dest)
+static int
+dir_kind(const char *path, enum dir_kind *kind, char *what, size_t wlen)
 {
 	struct dirent *e;
 	struct stat st;
-	struct buf b;
 	DIR *d;
-	int empty = 1;
+	int info = 0, files = 0;
 
-	if (stat(dest, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			admin_warn("%s: not a directory", dest);
-			return NULL;
+	*what = '\0';
+	if (lstat(path, &st) != 0) {
+		if (errno != ENOENT) {
+			admin_warn("%s: %s", path, strerror(errno));
+			return -1;
 		}
-		if ((d = opendir(dest)) == NULL) {
-			admin_warn("%s: %s", dest, strerror(errno));
-			return NULL;
-		}
-		while ((e = readdir(d)) != NULL)
-			if (strcmp(e->d_name, ".") != 0 &&
-			    strcmp(e->d_name, "..") != 0)
-				empty = 0;
-		closedir(d);
-		if (!empty && !admin_exists_in(dest, BACKUP_INFO_FILE)) {
-			admin_warn("%s: neither empty nor an earlier backup; "
-			    "refusing to replace it", dest);
-			return NULL;
-		}
-	} else if (errno != ENOENT) {
-		admin_warn("%s: %s", dest, strerror(errno));
-		return NULL;
+		*kind = DIR_ABSENT;
+		return 0;
 	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(what, wlen, "%s", "not a directory");
+		*kind = DIR_FOREIGN;
+		return 0;
+	}
+	if ((d = opendir(path)) == NULL) {
+		admin_warn("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	*kind = DIR_EMPTY;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (!backup_is_store_file(e->d_name) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+		    || !S_ISREG(st.st_mode)) {
+			snprintf(what, wlen, "%s", e->d_name);
+			*kind = DIR_FOREIGN;
+			break;
+		}
+		files = 1;
+		if (strcmp(e->d_name, BACKUP_INFO_FILE) == 0)
+			info = 1;
+	}
+	closedir(d);
+	if (*kind != DIR_FOREIGN && files)
+		*kind = info ? DIR_BACKUP : DIR_PARTIAL;
+	return 0;
+}
+
+/* Fsyncs a directory, so that renames and new files in it are durable. */
+static int
+fsync_dir(const char *path)
+{
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) != 0) {
+		admin_warn("fsync %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Fsyncs the directory that holds path. */
+static int
+fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int rc;
+
+	if (slash == NULL)
+		return fsync_dir(".");
+	if (slash == path)
+		return fsync_dir("/");
+	dir = xmemdup(path, (size_t)(slash - path));
+	rc = fsync_dir(dir);
+	free(dir);
+	return rc;
+}
+
+/* Renames from to to and makes it durable; says why not. */
+static int
+move(const char *from, const char *to)
+{
+	if (rename(from, to) != 0) {
+		admin_warn("rename %s to %s: %s", from, to, strerror(errno));
+		return -1;
+	}
+	return fsync_parent(to);
+}
+
+/* Fills p with DIR (without trailing slashes), DIR.new and DIR.old. */
+static void
+places_init(struct places *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	struct buf b;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	p->dest = xmemdup(dir, n);
 	buf_init(&b);
-	buf_addf(&b, "%s.new", dest);
-	/* What a failed run left behind is ours to clear. */
-	admin_remove_copy(b.data);
-	if (mkdir(b.data, 0700) != 0) {
-		admin_warn("%s: %s", b.data, strerror(errno));
-		buf_free(&b);
-		return NULL;
+	buf_addf(&b, "%s.new", p->dest);
+	p->stage = b.data;
+	buf_init(&b);
+	buf_addf(&b, "%s.old", p->dest);
+	p->old = b.data;
+}
+
+static void
+places_free(struct places *p)
+{
+	free(p->dest);
+	free(p->stage);
+	free(p->old);
+}
+
+/*
+ * Checks the three places and puts right what an interrupted run left,
+ * then creates an empty DIR.new. Refuses, touching nothing, when any of
+ * them holds something not part of a backup, or DIR holds an unfinished
+ * one. Returns 0, or -1 after saying why.
+ */
+static int
+prepare(const struct places *p)
+{
+	const char *names[3] = { p->dest, p->stage, p->old };
+	enum dir_kind k[3];
+	char what[256];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (dir_kind(names[i], &k[i], what, sizeof(what)) != 0)
+			return -1;
+		if (k[i] == DIR_FOREIGN) {
+			admin_warn("%s: holds %s, which is not part of a "
+			    "kvstore-admin backup; refusing to replace it "
+			    "(nothing was changed)", names[i], what);
+			return -1;
+		}
 	}
-	return b.data;
+	if (k[0] == DIR_PARTIAL) {
+		admin_warn("%s: holds store files but no %s, so it is not a "
+		    "finished backup; refusing to replace it (nothing was "
+		    "changed)", p->dest, BACKUP_INFO_FILE);
+		return -1;
+	}
+	/* An empty DIR holds nothing a finished copy beside it may not take. */
+	if (k[0] == DIR_EMPTY && (k[1] == DIR_BACKUP || k[2] == DIR_BACKUP)) {
+		if (rmdir(p->dest) != 0) {
+			admin_warn("%s: %s", p->dest, strerror(errno));
+			return -1;
+		}
+		k[0] = DIR_ABSENT;
+	}
+	/* DIR missing: an interrupted run had moved it aside. */
+	if (k[0] == DIR_ABSENT && k[1] == DIR_BACKUP) {
+		admin_warn("%s: finishing an interrupted backup: moving %s "
+		    "into place", p->dest, p->stage);
+		if (move(p->stage, p->dest) != 0)
+			return -1;
+		k[0] = DIR_BACKUP;
+		k[1] = DIR_ABSENT;
+	} else if (k[0] == DIR_ABSENT && k[2] == DIR_BACKUP) {
+		admin_warn("%s: undoing an interrupted backup: moving %s back",
+		    p->dest, p->old);
+		if (move(p->old, p->dest) != 0)
+			return -1;
+		k[0] = DIR_BACKUP;
+		k[2] = DIR_ABSENT;
+	}
+	/*
+	 * Now DIR holds the newest finished backup, if there is any: what is
+	 * left in DIR.new is an unfinished copy or an older finished one,
+	 * and DIR.old one that DIR superseded or an unfinished removal.
+	 */
+	if (k[1] != DIR_ABSENT)
+		admin_remove_copy(p->stage);
+	if (k[2] != DIR_ABSENT)
+		admin_remove_copy(p->old);
+	if (mkdir(p->stage, 0700) != 0) {
+		admin_warn("%s: %s", p->stage, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Writes the description of a finished backup into dir. */
@@ -97,16 +280,15 @@ write_info(const char *dir, const char *source, int64_t started,
 		admin_warn("%s: %s", p, strerror(errno));
 		goto out;
 	}
-	rc = 0;
+	rc = fsync_dir(dir);
 out:
 	free(p);
 	return rc;
 }
 
-/* Makes one attempt at a backup of the store into stage. */
+/* Makes one attempt at a copy of the store into stage, not yet checked. */
 static int
-backup_once(struct admin *a, const char *stage, int live,
-    struct store_audit *au)
+copy_once(struct admin *a, const char *stage, int live)
 {
 	struct store *s;
 	char err[512];
@@ -118,30 +300,53 @@ backup_once(struct admin *a, const char *stage, int live,
 			admin_warn("copying the live store: %s", err);
 			return -1;
 		}
-	} else {
-		if (admin_open_store(a, a->data_dir, STORE_MODE_OWN, &s) != 0)
-			return -1;
-		rc = store_backup(s, stage);
-		store_close(s);
-		if (rc != STORE_OK) {
-			admin_warn("%s: backup failed: %s", stage,
-			    store_strerror(rc));
-			return -1;
-		}
+		return 0;
 	}
-	return admin_recover_and_check(a, stage, au);
-}
-
-/* Moves the finished stage into place, replacing an earlier backup. */
-static int
-backup_commit(const char *stage, const char *dest)
-{
-	admin_remove_copy(dest);
-	if (rename(stage, dest) != 0) {
-		admin_warn("rename %s to %s: %s", stage, dest, strerror(errno));
+	if (admin_open_store(a, a->data_dir, STORE_MODE_OWN, &s) != 0)
+		return -1;
+	rc = store_backup(s, stage);
+	store_close(s);
+	if (rc != STORE_OK) {
+		admin_warn("%s: backup failed: %s", stage, store_strerror(rc));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Replaces the backup in DIR (if any) by the finished DIR.new: DIR to
+ * DIR.old, DIR.new to DIR, DIR.old removed. On a failure the new backup
+ * stays in DIR.new and the earlier one in DIR (or DIR.old): says where.
+ */
+static int
+commit(const struct places *p)
+{
+	struct stat st;
+	int aside = 0;
+
+	if (lstat(p->dest, &st) == 0) {
+		if (move(p->dest, p->old) != 0)
+			goto fail;
+		aside = 1;
+		kill_point("moved-aside");
+	}
+	if (move(p->stage, p->dest) != 0) {
+		if (aside && rename(p->old, p->dest) == 0)
+			aside = 0;
+		goto fail;
+	}
+	kill_point("moved-in");
+	if (aside) {
+		admin_remove_copy(p->old);
+		if (lstat(p->old, &st) == 0)
+			admin_warn("%s: could not remove the earlier backup; "
+			    "remove it by hand", p->old);
+	}
+	return 0;
+fail:
+	admin_warn("the new backup is verified and kept in %s; the earlier "
+	    "one is in %s", p->stage, aside ? p->old : p->dest);
+	return -1;
 }
 
 /* Backs the store up into argv[0], replacing an earlier backup there. */
@@ -149,41 +354,55 @@ static int
 cmd_backup(struct admin *a, int argc, char **argv)
 {
 	struct store_audit au;
+	struct places p;
 	int64_t started = store_now_ms();
-	char *stage = NULL, when[32];
-	int live, tries, r;
+	char when[32];
+	int live, tries, r, rc = 1;
 
 	if (admin_check_store_dir(a->data_dir) != 0)
 		return 1;
 	if ((r = admin_try_lock(a->data_dir, &a->lock_fd)) < 0)
 		return 1;
 	live = r == 1;
-	if ((stage = backup_target(argv[0])) == NULL)
-		return 1;
-	/* A live copy whose check fails (a torn read) is simply taken again. */
+	places_init(&p, argv[0]);
+	if (prepare(&p) != 0)
+		goto out;
+	/*
+	 * A live copy whose check fails (a torn read) is simply taken again.
+	 * Until its info file is written, DIR.new is not a backup: removing
+	 * it on a failure loses nothing.
+	 */
 	for (tries = 1;; tries++) {
-		if (backup_once(a, stage, live, &au) == 0)
-			break;
-		admin_remove_copy(stage);
+		if (copy_once(a, p.stage, live) == 0) {
+			kill_point("copied");
+			if (admin_recover_and_check(a, p.stage, &au) == 0)
+				break;
+		}
+		admin_remove_copy(p.stage);
 		if (!live || tries == BACKUP_TRIES ||
-		    mkdir(stage, 0700) != 0) {
-			admin_warn("backup of %s failed", a->data_dir);
-			free(stage);
-			return 1;
+		    mkdir(p.stage, 0700) != 0) {
+			admin_warn("backup of %s failed; %s is unchanged",
+			    a->data_dir, p.dest);
+			goto out;
 		}
 		admin_warn("trying again (%d of %d)", tries + 1, BACKUP_TRIES);
 	}
-	if (write_info(stage, a->data_dir, started, &au) != 0 ||
-	    backup_commit(stage, argv[0]) != 0) {
-		admin_remove_copy(stage);
-		free(stage);
-		return 1;
+	if (write_info(p.stage, a->data_dir, started, &au) != 0) {
+		admin_remove_copy(p.stage);
+		admin_warn("backup of %s failed; %s is unchanged", a->data_dir,
+		    p.dest);
+		goto out;
 	}
-	free(stage);
+	kill_point("verified");
+	if (commit(&p) != 0)
+		goto out;
 	printf("backup of %s (%s) in %s: %" PRIu64 " keys, started %s, "
-	    "verified\n", a->data_dir, live ? "running" : "stopped", argv[0],
+	    "verified\n", a->data_dir, live ? "running" : "stopped", p.dest,
 	    au.live, admin_fmt_time(started, when, sizeof(when)));
-	return 0;
+	rc = 0;
+out:
+	places_free(&p);
+	return rc;
 }
 
 const struct admin_cmd admin_backup_cmd = {

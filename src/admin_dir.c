@@ -78,7 +78,7 @@ admin_fmt_time(int64_t ms, char *out, size_t len)
 int
 admin_try_lock(const char *dir, int *fd)
 {
-	char *p = admin_path(dir, ADMIN_LOCK_FILE);
+	char *p = admin_path(dir, STORE_LOCK_FILE);
 	int rc = -1;
 
 	*fd = open(p, O_RDONLY | O_CLOEXEC);

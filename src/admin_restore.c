@@ -14,8 +14,8 @@
 #include "backup.h"
 
 /*
- * Checks that dir holds nothing but perhaps the lock file (taking the
- * lock), creating it if missing. Says why not.
+ * Checks that dir holds nothing but perhaps the lock files (taking the
+ * service's lock), creating it if missing. Says why not.
  */
 static int
 restore_target(struct admin *a)
@@ -34,7 +34,8 @@ restore_target(struct admin *a)
 	}
 	while ((e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0
-		    && strcmp(e->d_name, ADMIN_LOCK_FILE) != 0)
+		    && strcmp(e->d_name, STORE_LOCK_FILE) != 0 &&
+		    strcmp(e->d_name, BACKUP_LOGS_LOCK_FILE) != 0)
 			other = 1;
 	closedir(d);
 	if ((r = admin_try_lock(a->data_dir, &a->lock_fd)) < 0)

@@ -4,16 +4,24 @@
  * store's answer into the reply shapes of API.md.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "cursor.h"
 #include "handler.h"
 #include "metrics.h"
 
 #define TTL_MAX			315360000	/* ten years, in seconds */
+/*
+ * What one item of a reply may take: its key (escaped at most 6 times
+ * over), its value and the member names around them. Replies that read
+ * values take this much reply memory before they are built (resp_hold).
+ */
+#define REPLY_ITEM_BYTES(klen, vlen)	((klen) * 6 + (vlen) + 64)
 #define LIST_DEFAULT_LIMIT	100
 
 static const char msg_bad_ttl[] = "Invalid ttl: must be an integer number of "
@@ -42,7 +50,8 @@ reply_ok(struct resp *resp)
 
 /*
  * Finds the key of a GET or DELETE: in the path (/get/K) or in ?key=.
- * Returns 0 with *key borrowed from r, or -1 with a 400 in resp.
+ * Returns 0 with *key borrowed from r, or -1 with a 400 in resp, or a 403
+ * when r's token may not reach that key.
  */
 static int
 request_key(const struct req *r, struct resp *resp, const char **key,
@@ -63,7 +72,7 @@ request_key(const struct req *r, struct resp *resp, const char **key,
 		resp_error(resp, 400, why);
 		return -1;
 	}
-	return 0;
+	return auth_check_key(r, *key, *klen, resp);
 }
 
 /* Returns the API's reading of a ttl field, or -1 if it is not acceptable. */
@@ -186,6 +195,8 @@ run_single(const struct ctx *c, const struct req *r, enum op_type type,
 
 	if (decode_single(c, r, type, bo, op, resp) != 0)
 		return -1;
+	if (auth_check_key(r, op->key, op->klen, resp) != 0)
+		return -1;
 	if ((rc = store_exec(c->store, op, 1, 0, codec_equal, res, NULL)) != 0) {
 		resp_store_error(resp, rc);
 		return -1;
@@ -209,6 +220,10 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 		resp_store_error(resp, rc);
 		return;
 	}
+	if (resp_hold(resp, REPLY_ITEM_BYTES(klen, res.vlen)) != 0) {
+		op_result_clear(&res);
+		return;
+	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
 	codec_put_item(b, key, klen, res.val, res.vlen, res.expires);
@@ -222,7 +237,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct store_item *items = NULL;
 	const char *prefix, *limit_s, *cursor_s;
 	size_t plen = 0, llen, clen, limit = LIST_DEFAULT_LIMIT, n = 0, i;
-	size_t alen = 0, nlen = 0;
+	size_t alen = 0, held, nlen = 0;
 	char *after = NULL, *next = NULL;
 	struct buf *b;
 	int more = 0, rc;
@@ -238,6 +253,9 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		    "without control characters, at most 512 bytes");
 		return;
 	}
+	/* A token limited to user_ may list user_x, not user or everything. */
+	if (auth_check_key(r, prefix, plen, resp) != 0)
+		return;
 	if ((limit_s = req_query(r, "limit", &llen)) != NULL &&
 	    (req_parse_size(limit_s, llen, &limit) != 0 || limit < 1 ||
 	    limit > c->cfg->list_max)) {
@@ -263,6 +281,13 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
+		return;
+	}
+	for (i = 0, held = 0; i < n; i++)
+		held += REPLY_ITEM_BYTES(items[i].klen, items[i].vlen);
+	if (resp_hold(resp, held) != 0) {
+		store_items_free(items, n);
+		free(next);
 		return;
 	}
 	b = reply_ok(resp);
@@ -433,6 +458,34 @@ check_batch(const struct ctx *c, const struct body_batch *bb, struct op *ops,
 	return 0;
 }
 
+/*
+ * Checks every op of a valid batch against r's token before any runs:
+ * get needs read, every other op write, and each key must be within the
+ * token's prefixes. 0, or -1 with a 403 naming the first forbidden op.
+ */
+static int
+authorize_batch(const struct req *r, const struct op *ops, size_t n,
+    struct resp *resp)
+{
+	char msg[64];
+	unsigned need;
+	size_t i;
+
+	if (r->token == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		need = ops[i].type == OP_GET ? TOKEN_READ : TOKEN_WRITE;
+		if ((r->token->rights & need) == 0 ||
+		    !auth_key_allowed(r->token, ops[i].key, ops[i].klen)) {
+			snprintf(msg, sizeof(msg), "operations[%zu]: Forbidden",
+			    i);
+			auth_forbid(r, resp, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Appends the result object of one batch op. */
 static void
 put_batch_result(struct buf *b, const struct op *op,
@@ -472,7 +525,7 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct op_result *res = NULL;
 	struct body_batch bb;
 	struct op *ops = NULL;
-	size_t i, failed = 0;
+	size_t i, failed = 0, held;
 	struct buf *b;
 	char err[256];
 	int rc;
@@ -500,6 +553,8 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	res = xcalloc(bb.ops_n, sizeof(*res));
 	if (check_batch(c, &bb, ops, resp) != 0)
 		goto out;
+	if (authorize_batch(r, ops, bb.ops_n, resp) != 0)
+		goto out;
 
 	rc = store_exec(c->store, ops, bb.ops_n,
 	    bb.atomic_st == FIELD_OK && bb.atomic, codec_equal, res, &failed);
@@ -514,6 +569,10 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 		resp_store_error(resp, rc);
 		goto out;
 	}
+	for (i = 0, held = 0; i < bb.ops_n; i++)
+		held += REPLY_ITEM_BYTES(ops[i].klen, ops[i].vlen + res[i].vlen);
+	if (resp_hold(resp, held) != 0)
+		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,\"results\":[");
 	for (i = 0; i < bb.ops_n; i++) {

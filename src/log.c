@@ -120,6 +120,15 @@ log_msg(enum log_level l, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *
+log_strerror(int err, char *buf, size_t len)
+{
+	/* The XSI strerror_r (no _GNU_SOURCE here): 0 on success. */
+	if (len > 0 && strerror_r(err, buf, len) != 0)
+		snprintf(buf, len, "error %d", err);
+	return buf;
+}
+
 void
 fatal(const char *fmt, ...)
 {

@@ -6,6 +6,8 @@
 #ifndef KV_LOG_H
 #define KV_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void	log_set_level(enum log_level);
@@ -20,7 +22,18 @@ void	log_msg(enum log_level, const char *, ...)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
-/* Logs "fatal: ..." and exits 1. Only before the accept loop starts. */
+/*
+ * strerror() for any thread: strerror() may return a buffer that another
+ * thread's call overwrites. Writes the text for err into buf (or "error N")
+ * and returns buf.
+ */
+const char *log_strerror(int err, char *buf, size_t len);
+
+/*
+ * Logs "fatal: ..." and exits 1. Only while no other thread runs (before
+ * store_open starts the maintenance thread): exit() tears down the C
+ * library under running threads.
+ */
 void	fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

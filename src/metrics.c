@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "metrics.h"
 
 #define STATUS_MIN	100
@@ -223,6 +224,28 @@ render_store(struct buf *b, const struct store_stats *st)
 }
 
 /* Renders every metric (see metrics.h). */
+/*
+ * kvstore_auth_denied_total: refusals by access control, every reason
+ * always present (zero while access control is off).
+ */
+static void
+render_auth(struct buf *b)
+{
+	static const char *const reasons[AUTH_NDENIALS] = {
+		[AUTH_MISSING] = "missing", [AUTH_UNKNOWN] = "unknown",
+		[AUTH_FORBIDDEN] = "forbidden",
+	};
+	size_t i;
+
+	put_head(b, "kvstore_auth_denied_total", "counter",
+	    "Requests refused by access control: missing (no or malformed "
+	    "bearer token), unknown (no such token), forbidden (no right or "
+	    "key outside the token's prefixes).");
+	for (i = 0; i < AUTH_NDENIALS; i++)
+		buf_addf(b, "kvstore_auth_denied_total{reason=\"%s\"} %llu\n",
+		    reasons[i], auth_denied((enum auth_denial)i));
+}
+
 void
 metrics_render(struct buf *b, const struct store_stats *st)
 {
@@ -231,6 +254,7 @@ metrics_render(struct buf *b, const struct store_stats *st)
 
 	render_requests(b);
 	render_latency(b);
+	render_auth(b);
 	render_store(b, st);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	up_ms = (int64_t)(now.tv_sec - started_mono.tv_sec) * 1000 +

@@ -174,6 +174,8 @@ req_parse(struct req *r, char *const *envp, const char *body, size_t body_len)
 	parse_path_key(r);
 	if (qmark != NULL)
 		parse_query(r, qmark + 1);
+	r->authorization = req_env(envp, "HTTP_AUTHORIZATION");
+	r->remote_addr = req_env(envp, "REMOTE_ADDR");
 }
 
 void

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+struct token;
+
 enum method { M_GET, M_POST, M_DELETE, M_OPTIONS, M_OTHER };
 
 struct qparam {
@@ -26,13 +28,18 @@ struct req {
 	int		 query_bad;	/* the query string had a malformed %XX */
 	const char	*body;		/* borrowed; may be NULL when len is 0 */
 	size_t		 body_len;
+	/* Access control (auth.c): borrowed from envp, NULL when absent. */
+	const char	*authorization;	/* HTTP_AUTHORIZATION */
+	const char	*remote_addr;	/* REMOTE_ADDR, for the log */
+	const struct token *token;	/* set by auth_request; NULL = no check */
 };
 
 /*
  * Fills r from envp (NULL-terminated "NAME=value" strings): REQUEST_METHOD,
  * REQUEST_URI (raw, as the client sent it) and SCRIPT_NAME (the mount point,
- * stripped from the path when it is a prefix). body is borrowed. Everything
- * else in r is malloc'd; free with req_free. Never fails on input: malformed
+ * stripped from the path when it is a prefix). body, and the values of
+ * HTTP_AUTHORIZATION and REMOTE_ADDR, are borrowed. Everything else in r
+ * is malloc'd; free with req_free. Never fails on input: malformed
  * escapes set path_key_bad/query_bad for the handler to report.
  */
 void	req_parse(struct req *r, char *const *envp, const char *body,

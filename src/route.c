@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "auth.h"
 #include "route.h"
 
 #define ALLOW_ALL	"GET, POST, DELETE, OPTIONS"
@@ -14,20 +15,41 @@ struct route {
 	handler_fn	 post;
 	handler_fn	 del;
 	const char	*allow;
+	unsigned	 need[3];	/* enum auth_need for GET, POST, DELETE */
 };
 
+/*
+ * What a token needs for each method of a row (API.md, "Access
+ * control"). A method a row leaves at 0 is refused to every token
+ * (auth.h, AUTH_UNSET), so forgetting this column closes a route.
+ */
+#define NEED(get, post, del)	{ [M_GET] = (get), [M_POST] = (post), \
+				  [M_DELETE] = (del) }
+
 static const struct route routes[] = {
-	{ "/", 0, handler_root_get, handler_set, handler_delete, ALLOW_ALL },
-	{ "/get", 0, handler_get, NULL, NULL, "GET, OPTIONS" },
-	{ "/get/", 1, handler_get, NULL, NULL, "GET, OPTIONS" },
-	{ "/list", 0, handler_list, NULL, NULL, "GET, OPTIONS" },
-	{ "/set", 0, NULL, handler_set, NULL, "POST, OPTIONS" },
-	{ "/test-and-set", 0, NULL, handler_tas, NULL, "POST, OPTIONS" },
-	{ "/batch", 0, NULL, handler_batch, NULL, "POST, OPTIONS" },
-	{ "/delete", 0, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
-	{ "/delete/", 1, NULL, NULL, handler_delete, "DELETE, OPTIONS" },
-	{ "/health", 0, handler_health, NULL, NULL, "GET, OPTIONS" },
-	{ "/metrics", 0, handler_metrics, NULL, NULL, "GET, OPTIONS" },
+	{ "/", 0, handler_root_get, handler_set, handler_delete, ALLOW_ALL,
+	    NEED(AUTH_READ, AUTH_WRITE, AUTH_WRITE) },
+	{ "/get", 0, handler_get, NULL, NULL, "GET, OPTIONS",
+	    NEED(AUTH_READ, 0, 0) },
+	{ "/get/", 1, handler_get, NULL, NULL, "GET, OPTIONS",
+	    NEED(AUTH_READ, 0, 0) },
+	{ "/list", 0, handler_list, NULL, NULL, "GET, OPTIONS",
+	    NEED(AUTH_READ, 0, 0) },
+	{ "/set", 0, NULL, handler_set, NULL, "POST, OPTIONS",
+	    NEED(0, AUTH_WRITE, 0) },
+	{ "/test-and-set", 0, NULL, handler_tas, NULL, "POST, OPTIONS",
+	    NEED(0, AUTH_WRITE, 0) },
+	/* Each operation needs its own right: handler_batch checks them all. */
+	{ "/batch", 0, NULL, handler_batch, NULL, "POST, OPTIONS",
+	    NEED(0, AUTH_TOKEN, 0) },
+	{ "/delete", 0, NULL, NULL, handler_delete, "DELETE, OPTIONS",
+	    NEED(0, 0, AUTH_WRITE) },
+	{ "/delete/", 1, NULL, NULL, handler_delete, "DELETE, OPTIONS",
+	    NEED(0, 0, AUTH_WRITE) },
+	{ "/health", 0, handler_health, NULL, NULL, "GET, OPTIONS",
+	    NEED(AUTH_OPEN, 0, 0) },
+	{ "/metrics", 0, handler_metrics, NULL, NULL, "GET, OPTIONS",
+	    NEED(AUTH_METRICS, 0, 0) },
 };
 
 #define NROUTES		(sizeof(routes) / sizeof(routes[0]))
@@ -102,8 +124,25 @@ route_name(size_t id)
 	return id == ROUTE_OTHER ? "other" : NULL;
 }
 
+unsigned
+route_need(const struct req *r)
+{
+	const struct route *rt;
+
+	if (r->method == M_OPTIONS)
+		return AUTH_OPEN;
+	/* Unknown paths and methods still need a valid token for 404/405. */
+	if ((rt = route_lookup(r->path)) == NULL || r->method == M_OTHER)
+		return AUTH_TOKEN;
+	if ((r->method == M_GET && rt->get == NULL) ||
+	    (r->method == M_POST && rt->post == NULL) ||
+	    (r->method == M_DELETE && rt->del == NULL))
+		return AUTH_TOKEN;
+	return rt->need[r->method];
+}
+
 size_t
-route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
+route_dispatch(const struct ctx *c, struct req *r, struct resp *resp)
 {
 	const struct route *rt;
 	const char *allow;
@@ -113,9 +152,11 @@ route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
 
 	rt = route_lookup(r->path);
 	id = rt != NULL ? (size_t)(rt - routes) : ROUTE_OTHER;
+	if (auth_request(r, route_need(r), resp) != 0)
+		goto out;
 	if ((h = route_find(r, &status, &allow)) != NULL) {
 		h(c, r, resp);
-		return id;
+		goto out;
 	}
 	switch (status) {
 	case 204:
@@ -130,5 +171,7 @@ route_dispatch(const struct ctx *c, const struct req *r, struct resp *resp)
 		resp_error(resp, 404, "Not found");
 		break;
 	}
+out:
+	auth_request_end(r);
 	return id;
 }

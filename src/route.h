@@ -8,10 +8,18 @@
 #include "handler.h"
 
 /*
- * Dispatches r to its handler, or fills resp with 204/404/405. Returns
- * the route id of r's path, for metrics (see route_name).
+ * Checks r's access (auth.c; it sets r->token for the handler), then
+ * dispatches r to its handler, or fills resp with 204/401/403/404/405.
+ * Returns the route id of r's path, for metrics (see route_name).
  */
-size_t	route_dispatch(const struct ctx *, const struct req *, struct resp *);
+size_t	route_dispatch(const struct ctx *, struct req *, struct resp *);
+
+/*
+ * What r needs to pass access control (enum auth_need): its row's need
+ * for its method, AUTH_OPEN for OPTIONS, AUTH_TOKEN for an unknown path
+ * or method.
+ */
+unsigned route_need(const struct req *);
 
 /*
  * Route ids are 0..route_count()-1: one per row of the table, named by

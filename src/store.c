@@ -57,6 +57,15 @@
 #define LOCK_TIMEOUT_US	(5 * 1000 * 1000)
 
 #define RETRY_MAX	30
+/*
+ * The most time one call spends on conflicts, lock waits included, before
+ * it answers STORE_BUSY (503 + Retry-After). It must stay well below
+ * nginx's fastcgi_read_timeout (60 s in the shipped site): past that the
+ * client gets a 504 while the write may still commit later. Each attempt's
+ * transaction gets the remaining time as its lock timeout, so one long
+ * wait cannot overrun it by more than a tick of the deadlock detector.
+ */
+#define RETRY_BUDGET_MS	10000
 #define BACKOFF_UNIT_US	100
 #define BACKOFF_CAP_US	50000
 
@@ -75,8 +84,6 @@
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
 #define CHECKPOINT_EVERY_S	30
 
-/* Set by the error callback when BDB reports a full disk in this thread. */
-static __thread int	tls_nospace;
 static __thread unsigned int tls_seed;
 /*
  * The soonest expiry (ms, 0 = none) among the records the running attempt
@@ -155,14 +162,15 @@ horizon_note(int64_t expires)
 }
 
 /*
- * Routes BDB's error messages to the log and notes a full disk, which BDB
- * often reports only here before returning a generic failure.
+ * Routes BDB's error messages to the log. A full disk is noticed by the
+ * errno of the failed write (store_io.c), never by the message text; after
+ * a panic the process is on its way out and logs nothing more.
  */
 void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
-	if (msg != NULL && strstr(msg, strerror(ENOSPC)) != NULL)
-		tls_nospace = 1;
+	if (store_panicked())
+		return;
 	log_error("bdb: %s", msg != NULL ? msg : "(no message)");
 }
 
@@ -199,6 +207,17 @@ backoff(int attempt)
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)us * 1000;
 	nanosleep(&ts, NULL);
+}
+
+/* Milliseconds since t0 on the monotonic clock. */
+static int64_t
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 /*
@@ -300,13 +319,17 @@ int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
+	struct timespec t0;
 	DB_TXN *txn;
-	int64_t now_ms;
+	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
 	ret = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (attempt = 0; attempt < RETRY_MAX; attempt++) {
+		if ((left_ms = s->retry_budget_ms - elapsed_ms(&t0)) <= 0)
+			break;
 		if (attempt > 0)
 			backoff(attempt);
 		txn = NULL;
@@ -315,6 +338,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		    (flags & RUN_READ_COMMITTED) ? DB_READ_COMMITTED : 0);
 		if (ret != 0)
 			goto fail;
+		/* A lock wait may not outlast what is left of the budget. */
+		(void)txn->set_timeout(txn, (db_timeout_t)(left_ms < 1 ? 1000 :
+		    left_ms * 1000), DB_SET_TXN_TIMEOUT);
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
@@ -346,6 +372,8 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
 				    db_strerror(tret));
+			if (tret == DB_RUNRECOVERY)
+				store_panic(func, tret);
 			if (ret == 0) {
 				/* A failed condition shows what it read. */
 				if ((ret = run_wait(s, flags)) != 0)
@@ -355,13 +383,20 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			}
 		}
 		reset(arg);
-		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
+		/*
+		 * ENOMEM here is the lock table running out of locks while
+		 * other large transactions hold many: they will release them,
+		 * so it is retried like a conflict, and is a 503 at worst.
+		 */
+		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED &&
+		    ret != ENOMEM)
 			goto fail;
 		ctr_add(&s->ctr.deadlocks, 1);
 	}
 	if (!(flags & RUN_BACKGROUND)) {
 		ctr_add(&s->ctr.busy, 1);
-		log_warn("%s: gave up after %d deadlocks", func, RETRY_MAX);
+		log_warn("%s: gave up after %d attempts in %lld ms", func,
+		    attempt, (long long)elapsed_ms(&t0));
 	}
 	return STORE_BUSY;
 fail:
@@ -372,10 +407,8 @@ fail:
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
-		log_error("%s: %s: the environment needs recovery, restart "
-		    "the service", func, db_strerror(ret));
-	else
-		log_error("%s: %s", func, db_strerror(ret));
+		store_panic(func, ret);
+	log_error("%s: %s", func, db_strerror(ret));
 	return STORE_ERROR;
 }
 
@@ -1105,17 +1138,29 @@ maintain(struct store *s, int checkpoint)
 {
 	int ret, rejected;
 
+	store_test_panic_poll(s);
 	if ((ret = s->env->lock_detect(s->env, 0, DB_LOCK_EXPIRE,
-	    &rejected)) != 0)
+	    &rejected)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("lock_detect", ret);
 		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+	}
 	/* Errors are logged inside; the next tick tries again. */
 	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
 	if (s->durability == STORE_DURABLE_WRITE &&
-	    (ret = s->env->log_flush(s->env, NULL)) != 0)
+	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("log_flush", ret);
 		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+	}
 	if (checkpoint &&
-	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0)
+	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			store_panic("txn_checkpoint", ret);
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	}
+	if (checkpoint)
+		store_log_trim(s);
 	/* The key count walks the whole tree: only now and then. */
 	if (checkpoint || !atomic_load_explicit(&s->ctr.keys_counted,
 	    memory_order_relaxed))
@@ -1128,8 +1173,15 @@ maintain_main(void *arg)
 {
 	struct store *s = arg;
 	struct timespec ts;
-	unsigned int ticks = 0;
+	unsigned int ticks = 0, every = CHECKPOINT_EVERY_S;
+	const char *v;
 
+	/*
+	 * For tests only: KV_TEST_CHECKPOINT_S=N checkpoints (and removes
+	 * log files) every N seconds, to show a hot backup surviving many.
+	 */
+	if ((v = getenv("KV_TEST_CHECKPOINT_S")) != NULL && atoi(v) > 0)
+		every = (unsigned int)atoi(v);
 	pthread_mutex_lock(&s->mtx);
 	while (!s->stopping) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1141,7 +1193,7 @@ maintain_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->mtx);
 		ticks++;
-		maintain(s, ticks % CHECKPOINT_EVERY_S == 0);
+		maintain(s, ticks % every == 0);
 		pthread_mutex_lock(&s->mtx);
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -1221,9 +1273,14 @@ configure_env(struct store *s, const struct store_cfg *cfg)
 	    (ret = env->set_tx_max(env, MAX_TXNS)) != 0 ||
 	    (ret = env->set_lg_bsize(env, LOG_BUF_BYTES)) != 0 ||
 	    (ret = env->set_timeout(env, LOCK_TIMEOUT_US,
-	    DB_SET_LOCK_TIMEOUT)) != 0 ||
-	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+	    DB_SET_LOCK_TIMEOUT)) != 0)
 		return ret;
+	/*
+	 * No DB_LOG_AUTO_REMOVE: it removes log files at any checkpoint, even
+	 * while kvstore-admin copies them for a hot backup (a copy missing a
+	 * log file cannot be recovered). store_log_trim() removes them after
+	 * each checkpoint instead, except while a backup holds the log lock.
+	 */
 
 	/* Never DB_TXN_NOSYNC: it loses commits on a plain process crash. */
 	if (cfg->durability == STORE_DURABLE_WRITE &&
@@ -1271,6 +1328,11 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s->list_bytes = cfg->list_bytes ? cfg->list_bytes :
 	    STORE_LIST_BYTES_DEFAULT;
 	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
+	s->retry_budget_ms = cfg->retry_budget_ms ? cfg->retry_budget_ms :
+	    RETRY_BUDGET_MS;
+	if (cfg->test_panic_file != NULL)
+		s->test_panic_file = xmemdup(cfg->test_panic_file,
+		    strlen(cfg->test_panic_file));
 	s->home = xmemdup(cfg->home, strlen(cfg->home));
 	if ((size_t)cfg->mode >= sizeof(open_modes) / sizeof(open_modes[0])) {
 		ret = EINVAL;
@@ -1285,11 +1347,15 @@ store_open(const struct store_cfg *cfg, struct store **out)
 		ret = ENOTDIR;
 		goto fail;
 	}
+	if ((ret = store_io_install()) != 0)
+		goto fail;
 	if ((ret = db_env_create(&s->env, 0)) != 0) {
 		s->env = NULL;
 		goto fail;
 	}
 	s->env->set_errcall(s->env, store_errcall);
+	if ((ret = s->env->set_event_notify(s->env, store_event)) != 0)
+		goto fail;
 	if ((ret = configure_env(s, cfg)) != 0)
 		goto fail;
 	if (snprintf(path, sizeof(path), "%s/DB_CONFIG", cfg->home) <
@@ -1302,6 +1368,9 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	s->env_open = 1;
 	if ((ret = open_dbs(s)) != 0)
 		goto fail;
+	/* The service guards its log for hot backups and cleans after them. */
+	s->guard_logs = cfg->background;
+	store_log_trim(s);
 	if (cfg->durability == STORE_DURABLE_SYNC) {
 		s->flush_hook = cfg->flush_hook;
 		s->flush_hook_arg = cfg->flush_hook_arg;
@@ -1348,6 +1417,8 @@ store_close(struct store *s)
 	if (s->env_open && s->db != NULL &&
 	    (ret = s->env->txn_checkpoint(s->env, 0, 0, 0)) != 0)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+	if (s->env_open && s->db != NULL)
+		store_log_trim(s);
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
 		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,
@@ -1361,5 +1432,6 @@ store_close(struct store *s)
 	if (s->gc_init)
 		flush_destroy(&s->gc);
 	free(s->home);
+	free(s->test_panic_file);
 	free(s);
 }

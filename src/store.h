@@ -14,9 +14,9 @@
  * now_ms. Every write is committed before the function returns STORE_OK,
  * and in SYNC mode nothing a function returns (a write's success, a value
  * read, a failed condition) comes back before the log is on disk past it:
- * a caller may reply with it at once. Deadlocks are retried
- * inside; when retries run out the call returns STORE_BUSY with nothing
- * applied. Functions are safe to call from many threads at once.
+ * a caller may reply with it at once. Deadlocks are retried inside; when
+ * retries or the time allowed for them (retry_budget_ms) run out the call
+ * returns STORE_BUSY with nothing applied. Functions are safe to call from many threads at once.
  */
 #ifndef KV_STORE_H
 #define KV_STORE_H
@@ -34,6 +34,13 @@ enum store_err {
 	STORE_NOSPACE,		/* disk full: try again later */
 	STORE_ERROR,		/* anything else; logged where it happened */
 };
+
+/*
+ * Exit status of a process whose Berkeley DB environment panicked: the
+ * store logs once and exits with it at once (see store_panic.c), so that
+ * systemd or scripts/stack restart the service, which recovers the store.
+ */
+#define STORE_EXIT_PANIC	70
 
 enum store_durability {
 	STORE_DURABLE_SYNC,	/* log fsync'ed at every commit */
@@ -62,6 +69,19 @@ struct store_cfg {
 	 */
 	int64_t			(*clock)(void);
 	/*
+	 * The most time one call may spend retrying conflicts and waiting
+	 * for locks before it returns STORE_BUSY; 0 = 10 s, well below
+	 * nginx's fastcgi_read_timeout. Tests set it lower.
+	 */
+	unsigned		 retry_budget_ms;
+	/*
+	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
+	 * file of this name appears, the maintenance thread removes it and
+	 * puts the environment in Berkeley DB's panic state, as a real
+	 * failure would. NULL (the default) disables the hook.
+	 */
+	const char		*test_panic_file;
+	/*
 	 * Tests only: called before every group flush of the log in SYNC
 	 * mode (it may sleep, to hold a commit in memory for a while).
 	 */
@@ -78,6 +98,13 @@ struct store_cfg {
  */
 #define STORE_PRIMARY_FILE	"kv.db"
 #define STORE_EXPIRY_FILE	"expiry.db"
+
+/*
+ * The lock file in home that keeps a second process from opening the
+ * store: kvstore-fcgi holds it while it runs, kvstore-admin while it
+ * opens a stopped store itself.
+ */
+#define STORE_LOCK_FILE		"kvstore.lock"
 
 /* Returns 1 if name is a log file of the environment. */
 int	store_is_log_file(const char *name);

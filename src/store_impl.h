@@ -47,7 +47,10 @@ struct store {
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
 	char			*home;
+	int			 guard_logs;	/* see store_log_trim */
 	int64_t			(*clock)(void);	/* ms since the epoch */
+	int64_t			 retry_budget_ms; /* see store_run */
+	char			*test_panic_file; /* store_cfg's, copied */
 	struct store_counters	 ctr;
 	/* Group commit in SYNC mode; flush_init'ed when gc_init is set. */
 	struct flush		 gc;
@@ -129,9 +132,39 @@ int	rec_put(struct store *, DB_TXN *, const char *key, size_t klen,
 void	store_errcall(const DB_ENV *, const char *pfx, const char *msg);
 
 /*
+ * Full disks (store_io.c): store_io_install wraps the system calls
+ * Berkeley DB writes with, once per process, before the first environment
+ * is created; returns 0 or a BDB code. The wrappers set tls_nospace in the
+ * calling thread when a write fails with ENOSPC, EDQUOT or EFBIG.
+ */
+extern __thread int	tls_nospace;
+int	store_io_install(void);
+
+/*
+ * Berkeley DB panics (store_panic.c). store_panic logs once and ends the
+ * process with STORE_EXIT_PANIC; it never returns. store_event is the
+ * environment's event callback (DB_EVENT_PANIC). store_panicked says
+ * whether a panic is under way, so the error callback can fall silent.
+ * store_test_panic_poll runs the test hook, once per maintenance tick.
+ */
+void	store_panic(const char *where, int err) __attribute__((noreturn));
+void	store_event(DB_ENV *, u_int32_t event, void *info);
+int	store_panicked(void);
+void	store_test_panic_poll(struct store *);
+
+/*
  * Counts the records of both trees into the counters; the maintenance
  * thread calls it at every checkpoint (store_tools.c).
  */
 int	count_keys(struct store *);
+
+/*
+ * Removes the log files that recovery no longer needs. On the service's
+ * store (guard_logs) it first takes the log lock of backup.h without
+ * waiting: while a hot backup holds it, nothing is removed (the next
+ * checkpoint tries again), and once taken, staging directories that
+ * interrupted backups left are removed too (store_tools.c).
+ */
+void	store_log_trim(struct store *);
 
 #endif

@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <db.h>
 
+#include "backup.h"
 #include "log.h"
 #include "store.h"
 #include "store_impl.h"
@@ -101,6 +103,7 @@ int
 store_stats(struct store *s, int count, struct store_stats *out)
 {
 	DB_MPOOL_STAT *mst = NULL;
+	char ebuf[128];
 	int ret, rc = STORE_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -122,7 +125,8 @@ store_stats(struct store *s, int count, struct store_stats *out)
 	out->keys_counted = atomic_load_explicit(&s->ctr.keys_counted,
 	    memory_order_relaxed);
 	if ((ret = file_sizes(s->home, out)) != 0) {
-		log_warn("%s: %s: %s", __func__, s->home, strerror(ret));
+		log_warn("%s: %s: %s", __func__, s->home,
+		    log_strerror(ret, ebuf, sizeof(ebuf)));
 		rc = STORE_ERROR;
 	}
 	if ((ret = s->env->memp_stat(s->env, &mst, NULL, 0)) != 0) {
@@ -136,7 +140,7 @@ store_stats(struct store *s, int count, struct store_stats *out)
 	return rc;
 }
 
-/* Forces a checkpoint; the log files it frees are removed automatically. */
+/* Forces a checkpoint, then removes the log files it freed. */
 int
 store_checkpoint(struct store *s)
 {
@@ -146,7 +150,45 @@ store_checkpoint(struct store *s)
 		log_error("%s: %s", __func__, db_strerror(ret));
 		return ret == ENOSPC ? STORE_NOSPACE : STORE_ERROR;
 	}
+	store_log_trim(s);
 	return STORE_OK;
+}
+
+/*
+ * Removes unneeded log files, never from under a hot backup (see
+ * store_impl.h). Failures are logged: the files stay until next time.
+ */
+void
+store_log_trim(struct store *s)
+{
+	char eb[128];
+	int fd = -1, n, ret;
+
+	if (s->guard_logs) {
+		fd = backup_logs_lock_try(s->home);
+		if (fd < 0 && errno == EWOULDBLOCK)
+			return;		/* a backup is copying the log */
+		/*
+		 * A lock file that cannot be created on a full disk cannot be
+		 * held by a backup either: removing log files is safe then,
+		 * and frees the space the service needs most.
+		 */
+		if (fd < 0 && errno != ENOSPC && errno != EDQUOT) {
+			if (strerror_r(errno, eb, sizeof(eb)) != 0)
+				snprintf(eb, sizeof(eb), "error %d", errno);
+			log_warn("%s: %s/%s: %s; log files are kept", __func__,
+			    s->home, BACKUP_LOGS_LOCK_FILE, eb);
+			return;
+		}
+		if (fd >= 0 && (n = backup_clean_staging(s->home)) > 0)
+			log_info("%s: removed %d staging director%s of "
+			    "interrupted backups", __func__, n,
+			    n == 1 ? "y" : "ies");
+	}
+	if ((ret = s->env->log_archive(s->env, NULL, DB_ARCH_REMOVE)) != 0)
+		log_warn("%s: log_archive: %s", __func__, db_strerror(ret));
+	if (fd >= 0)
+		close(fd);
 }
 
 /*

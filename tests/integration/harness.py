@@ -342,9 +342,19 @@ def request(port, method, path, body=None, headers=None, timeout=10.0):
                 parsed = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 parsed = None
+        check_openapi(method, path, resp.status, h, raw)
         return resp.status, h, parsed, raw
     finally:
         conn.close()
+
+
+def check_openapi(method, path, status, headers, raw):
+    """Every reply a test receives must be one openapi.yaml describes
+    (tests/integration/openapi_check.py): raises Failure if it is not."""
+    import openapi_check
+    problem = openapi_check.check_reply(method, path, status, headers, raw)
+    if problem:
+        raise Failure("reply does not match openapi.yaml: " + problem)
 
 
 def tools_present():

@@ -1721,7 +1721,8 @@ def options_on_any_path_is_204_with_cors_headers():
         h = r.headers
         check(h.get("access-control-allow-origin") == "*", "ACAO: %r" % (h,))
         check(h.get("access-control-allow-methods") == ALLOW_ALL, "ACAM: %r" % (h,))
-        check(h.get("access-control-allow-headers") == "Content-Type", "ACAH: %r" % (h,))
+        check(h.get("access-control-allow-headers") ==
+              "Content-Type, Authorization, If-Match, If-None-Match", "ACAH: %r" % (h,))
 
 
 @test

@@ -580,6 +580,38 @@ def t_generated_service_names_the_configured_paths():
         check(want in sock, "the socket unit lacks %s" % want)
 
 
+def unit_seconds(value):
+    """A systemd time span as seconds ("3s", "1min 30s", "500ms", "10")."""
+    units = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "": 1}
+    total = 0.0
+    for num, unit in re.findall(r"([\d.]+)\s*([a-z]*)", value):
+        check(unit in units, "unknown time unit in %r" % value)
+        total += float(num) * units[unit]
+    return total
+
+
+def t_automatic_restarts_never_reach_the_start_limit():
+    # A crash loop (a full disk) must be retried until it heals: automatic
+    # restarts, RestartSec= apart, must not fill StartLimitBurst= starts
+    # within StartLimitIntervalSec=, even with one manual or socket start
+    # in the same window. check-deploy shows it under a real systemd.
+    settings = dict(l.split("=", 1) for l in unit_lines(SERVICE_UNIT) if "=" in l)
+    for key in ("RestartSec", "StartLimitIntervalSec", "StartLimitBurst"):
+        check(key in settings, "the service unit should set %s= explicitly" % key)
+    restart = unit_seconds(settings["RestartSec"])
+    interval = unit_seconds(settings["StartLimitIntervalSec"])
+    burst = int(settings["StartLimitBurst"])
+    check(interval > 0 and burst >= 3,
+          "keep a start limit: it ends the loop of starts that waiting connections "
+          "trigger after an exit with status 2")
+    check((burst - 1) * restart >= interval,
+          "RestartSec=%s x (StartLimitBurst=%d - 1) < StartLimitIntervalSec=%s: a crash "
+          "loop would hit the start limit and stay failed" % (
+              settings["RestartSec"], burst, settings["StartLimitIntervalSec"]))
+    check(restart <= 10, "RestartSec=%s: a crash should not keep the store down for long"
+          % settings["RestartSec"])
+
+
 def units_for_test(wd):
     """Copies of the units whose ExecStart runs the binary just built (the
     installed path does not exist here). Returns (socket, service) paths."""
@@ -658,7 +690,7 @@ def t_spawn_fcgi_fd0_serves_through_nginx():
 
 
 def t_each_stop_signal_exits_0_cleanly():
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT):
         with Running() as run:
             healthy(run)
             run.svc.send(sig)
@@ -1092,6 +1124,7 @@ TESTS = {
               t_nginx_errors_are_json_with_their_status,
               t_tls_and_access_control_example_works],
     "systemd": [t_generated_service_names_the_configured_paths,
+                t_automatic_restarts_never_reach_the_start_limit,
                 t_units_pass_systemd_analyze_verify, t_service_hardening_rates_ok,
                 t_socket_activation_fd3_serves_through_nginx],
     "lifecycle": [t_spawn_fcgi_fd0_serves_through_nginx, t_each_stop_signal_exits_0_cleanly,

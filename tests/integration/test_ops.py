@@ -48,19 +48,29 @@ def check(cond, msg):
 
 
 def scratch(name):
-    """A fresh path (not created) under the scratch directory."""
-    return os.path.join(TMP, "%s.%d" % (name, len(os.listdir(TMP))))
+    """A fresh path (not created) under the scratch directory: numbered
+    past every name there, so that removed entries free no number."""
+    n = len(os.listdir(TMP))
+    while any(e.startswith("%s.%d" % (name, n)) for e in os.listdir(TMP)):
+        n += 1
+    return os.path.join(TMP, "%s.%d" % (name, n))
 
 
-def admin(*args, data_dir=None, stdin=None, timeout=120):
-    """Runs kvstore-admin; returns (exit status, stdout, stderr)."""
-    cmd = [ADMIN] + (["-d", data_dir] if data_dir else []) + list(args)
+def admin_env(extra=None):
     env = dict(os.environ)
     env.pop("KV_DATA_DIR", None)
     env.pop("STATE_DIRECTORY", None)
     env["TMPDIR"] = TMP
-    p = subprocess.run(cmd, input=stdin, capture_output=True, env=env,
-                       timeout=timeout)
+    env.update(extra or {})
+    return env
+
+
+def admin(*args, data_dir=None, stdin=None, timeout=120, env=None):
+    """Runs kvstore-admin; returns (exit status, stdout, stderr). env adds
+    to its environment (the test-only settings)."""
+    cmd = [ADMIN] + (["-d", data_dir] if data_dir else []) + list(args)
+    p = subprocess.run(cmd, input=stdin, capture_output=True,
+                       env=admin_env(env), timeout=timeout)
     return p.returncode, p.stdout.decode("utf-8", "replace"), \
         p.stderr.decode("utf-8", "replace")
 
@@ -297,6 +307,206 @@ def backup__stopped_store__verified_and_replaces_an_earlier_backup():
     expect_admin(0, "restore", bk, data_dir=restored)
     _, items = dump_lines(restored)
     check(set(items) == {"one", "two"}, "restored keys %r" % sorted(items))
+
+
+def staging_dirs(data_dir):
+    """The staging directories of hot backups inside a data directory."""
+    return sorted(n for n in os.listdir(data_dir)
+                  if n.startswith(".kvstore-backup."))
+
+
+def log_numbers(data_dir):
+    return sorted(int(n[4:]) for n in os.listdir(data_dir)
+                  if n.startswith("log.") and n[4:].isdigit())
+
+
+def backup_keys(bk):
+    """The keys of the backup in bk when it is a good one: it verifies,
+    restores into a fresh directory and that verifies too. Else None."""
+    if not os.path.exists(os.path.join(bk, "kvstore-backup.info")):
+        return None
+    if admin("verify", bk)[0] != 0:
+        return None
+    restored = scratch("restored")
+    if admin("restore", bk, data_dir=restored)[0] != 0:
+        return None
+    rc, out, _ = admin("dump", data_dir=restored)
+    if rc != 0:
+        return None
+    return {json.loads(l)["key"]: json.loads(l)["value"] for l in out.splitlines()}
+
+
+def start_slow_backup(bk, data_dir, delay_ms):
+    """Starts a hot backup whose database copy sleeps delay_ms per chunk and
+    waits until its staging directory holds log links. Returns the process."""
+    p = subprocess.Popen([ADMIN, "-d", data_dir, "backup", bk],
+                         env=admin_env({"KV_TEST_BACKUP_DELAY_MS": str(delay_ms)}),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    end = time.monotonic() + 20
+    while time.monotonic() < end and p.poll() is None:
+        dirs = staging_dirs(data_dir)
+        if dirs and any(os.listdir(os.path.join(data_dir, d)) for d in dirs):
+            return p
+        time.sleep(0.02)
+    p.kill()
+    out, err = p.communicate()
+    raise Failure("slow backup never staged: exit %s %r %r" % (p.returncode, out, err))
+
+
+def fill(s, n, size, prefix="fill"):
+    """Writes n keys of size bytes each, 10 a batch."""
+    for j in range(0, n, 10):
+        st, _, _, raw = s.request("POST", "/batch", {"operations": [
+            {"op": "set", "key": "%s-%05d" % (prefix, i), "value": "x" * size}
+            for i in range(j, min(n, j + 10))]})
+        check(st == 200, "fill: %d %r" % (st, raw[:200]))
+
+
+@test
+def backup__into_a_backup_holding_other_files__refused_and_nothing_deleted():
+    # The reproduction of issue 9 fault 1: the second backup used to delete
+    # the first one file by file, then remove the new one on failure.
+    data = scratch("data")
+    os.makedirs(data)
+    bk = scratch("backup")
+    with harness.Stack(data_dir=data) as s:
+        set_key(s, "first", 1)
+        expect_admin(0, "backup", bk, data_dir=data)
+        with open(os.path.join(bk, "NOTES"), "w") as f:
+            f.write("the user's own notes")
+        files = sorted(os.listdir(bk))
+        set_key(s, "second", 2)
+        _, err = expect_admin(1, "backup", bk, data_dir=data)
+    check("NOTES" in err and "refusing" in err, "backup said %r" % err)
+    check(sorted(os.listdir(bk)) == files, "backup changed: %r, was %r"
+          % (sorted(os.listdir(bk)), files))
+    check(not os.path.exists(bk + ".new") and not os.path.exists(bk + ".old"),
+          "left %r" % [p for p in (bk + ".new", bk + ".old") if os.path.exists(p)])
+    os.unlink(os.path.join(bk, "NOTES"))
+    check(set(backup_keys(bk) or {}) == {"first"}, "the earlier backup is damaged")
+
+
+# Where kvstore-admin backup stops itself with SIGKILL when
+# KV_TEST_BACKUP_KILL_AT names the step (src/admin_backup.c).
+BACKUP_STEPS = ("copied", "verified", "moved-aside", "moved-in")
+
+
+@test
+def backup__killed_at_each_step__never_leaves_fewer_good_backups():
+    data = scratch("data")
+    os.makedirs(data)
+    bk = scratch("backup")
+    with harness.Stack(data_dir=data) as s:
+        set_key(s, "gen", 0)
+        expect_admin(0, "backup", bk, data_dir=data)
+        for gen, step in enumerate(("copying",) + BACKUP_STEPS, start=1):
+            set_key(s, "gen", gen)
+            old = backup_keys(bk)
+            check(old is not None, "%s: no good backup to start from" % step)
+            if step == "copying":
+                p = start_slow_backup(bk, data, 200)
+                p.kill()
+                p.wait()
+                rc = p.returncode
+            else:
+                rc, out, err = admin("backup", bk, data_dir=data,
+                                     env={"KV_TEST_BACKUP_KILL_AT": step})
+            check(rc == -9, "%s: backup not killed there: exit %s" % (step, rc))
+            # Whatever the step, a good backup at least as new as the one
+            # before is still there: in place, or beside it.
+            found = [d for d in (bk, bk + ".new", bk + ".old")
+                     if os.path.isdir(d) and (backup_keys(d) or {}).get("gen", -1)
+                     >= (old or {}).get("gen", 0)]
+            check(found, "%s: no good backup left among %r" % (
+                step, [d for d in (bk, bk + ".new", bk + ".old") if os.path.exists(d)]))
+            if os.path.exists(bk):
+                check(backup_keys(bk) is not None, "%s: %s is not a good backup" % (step, bk))
+            # The next backup puts things right.
+            out, _ = expect_admin(0, "backup", bk, data_dir=data)
+            got = backup_keys(bk)
+            check(got is not None and got.get("gen") == gen,
+                  "%s: next backup holds %r, want gen %d" % (step, got, gen))
+            left = [d for d in (bk + ".new", bk + ".old") if os.path.exists(d)]
+            check(not left, "%s: next backup left %r" % (step, left))
+
+
+@test
+def backup__long_hot_backup_over_many_checkpoints__keeps_every_log_file():
+    # Log files of 64 KiB (DB_CONFIG) and a checkpoint a second, so that
+    # while the slowed copy of the database runs, log files are created and
+    # would be removed again many times over.
+    data = scratch("data")
+    os.makedirs(data)
+    with open(os.path.join(data, "DB_CONFIG"), "w") as f:
+        f.write("set_lg_max 65536\n")
+    bk = scratch("backup")
+    with harness.Stack(env={"KV_TEST_CHECKPOINT_S": "1"}, data_dir=data) as s:
+        fill(s, 150, 10000)
+        with Writers(s) as w:
+            w.wait_for(200)
+            before = w.snapshot()
+            first = log_numbers(data)
+            t0 = time.monotonic()
+            out, err = expect_admin(0, "backup", bk, data_dir=data,
+                                    env={"KV_TEST_BACKUP_DELAY_MS": "250"})
+            took = time.monotonic() - t0
+            last = log_numbers(data)
+        check(not w.errors, "writers failed: %s" % w.errors[:3])
+    print("  (backup took %.1f s over log files %d..%d)" % (took, first[-1], last[-1]))
+    # The test means something only if the log moved on a lot meanwhile.
+    check(took > 2 and last[-1] - first[-1] >= 5,
+          "backup took %.1f s over log files %s..%s: too little to show anything"
+          % (took, first[-1], last[-1]))
+    items = backup_keys(bk)
+    check(items is not None, "backup is not good:\n%s" % err[-2000:])
+    missing = [k for k, v in before if items.get(k) != v]
+    check(not missing, "%d writes acknowledged before the backup are missing, "
+          "e.g. %s" % (len(missing), missing[:5]))
+    check(len([k for k in items if k.startswith("fill-")]) == 150, "fill keys lost")
+
+
+@test
+def backup__interrupted__staging_cleaned_by_next_backup_and_at_start():
+    data = scratch("data")
+    os.makedirs(data)
+    with harness.Stack(data_dir=data) as s:
+        fill(s, 30, 10000)
+        p = start_slow_backup(scratch("backup"), data, 300)
+        p.kill()
+        p.wait()
+        check(len(staging_dirs(data)) == 1, "no staging left to clean: %r"
+              % os.listdir(data))
+        expect_admin(0, "backup", scratch("backup"), data_dir=data)
+        check(staging_dirs(data) == [], "next backup left %r" % staging_dirs(data))
+        p = start_slow_backup(scratch("backup"), data, 300)
+        p.kill()
+        p.wait()
+        check(len(staging_dirs(data)) == 1, "no staging left to clean")
+    with harness.Stack(data_dir=data) as s:
+        check(staging_dirs(data) == [], "service start left %r" % staging_dirs(data))
+
+
+@test
+def backup__concurrent_backups__neither_removes_the_other_ones_staging():
+    data = scratch("data")
+    os.makedirs(data)
+    slow_bk = scratch("backup")
+    with harness.Stack(env={"KV_TEST_CHECKPOINT_S": "1"}, data_dir=data) as s:
+        fill(s, 30, 10000)
+        with Writers(s, threads=1) as w:
+            w.wait_for(50)
+            before = w.snapshot()
+            p = start_slow_backup(slow_bk, data, 150)
+            held = staging_dirs(data)
+            expect_admin(0, "backup", scratch("backup"), data_dir=data)
+            time.sleep(1.5)     # a checkpoint or two of the service
+            check(set(held) <= set(staging_dirs(data)) or p.poll() is not None,
+                  "the running backup's staging %r was removed" % held)
+            out, err = p.communicate(timeout=120)
+        check(p.returncode == 0, "slow backup: exit %d %r" % (p.returncode, err))
+    items = backup_keys(slow_bk)
+    check(items is not None and all(items.get(k) == v for k, v in before),
+          "slow backup misses writes")
 
 
 # ---------------------------------------------------------------------------

@@ -234,7 +234,7 @@ metrics_render__every_line__is_exposition_format(void **state)
 		assert_non_null(sp);
 		assert_true(strspn(sp + 1, "0123456789.") == strlen(sp + 1));
 	}
-	assert_int_equal(types, 14);	/* kvstore_keys* wait for a count */
+	assert_int_equal(types, 15);	/* kvstore_keys* wait for a count */
 	free(t);
 }
 

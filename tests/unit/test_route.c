@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "route.h"
 
 static handler_fn
@@ -145,11 +146,81 @@ route_dispatch__405__json_body_and_allow(void **state)
 	req_free(&r);
 }
 
+/* What access control asks of (method, uri). */
+static unsigned
+need(const char *method, const char *uri)
+{
+	char m[64], u[1024];
+	char *envp[] = { m, u, NULL };
+	struct req r;
+	unsigned n;
+
+	snprintf(m, sizeof(m), "REQUEST_METHOD=%s", method);
+	snprintf(u, sizeof(u), "REQUEST_URI=%s", uri);
+	req_parse(&r, envp, NULL, 0);
+	n = route_need(&r);
+	req_free(&r);
+	return n;
+}
+
+static void
+route_need__rights_per_route_and_method(void **state)
+{
+	assert_int_equal(need("GET", "/?key=a"), AUTH_READ);
+	assert_int_equal(need("GET", "/"), AUTH_READ);
+	assert_int_equal(need("POST", "/"), AUTH_WRITE);
+	assert_int_equal(need("DELETE", "/?key=a"), AUTH_WRITE);
+	assert_int_equal(need("GET", "/get/a"), AUTH_READ);
+	assert_int_equal(need("GET", "/list"), AUTH_READ);
+	assert_int_equal(need("POST", "/set"), AUTH_WRITE);
+	assert_int_equal(need("POST", "/test-and-set"), AUTH_WRITE);
+	assert_int_equal(need("POST", "/batch"), AUTH_TOKEN);
+	assert_int_equal(need("DELETE", "/delete/a"), AUTH_WRITE);
+	assert_int_equal(need("GET", "/health"), AUTH_OPEN);
+	assert_int_equal(need("GET", "/metrics"), AUTH_METRICS);
+	/* Only OPTIONS and GET /health are open; 404 and 405 need a token. */
+	assert_int_equal(need("OPTIONS", "/set"), AUTH_OPEN);
+	assert_int_equal(need("POST", "/health"), AUTH_TOKEN);
+	assert_int_equal(need("GET", "/nope"), AUTH_TOKEN);
+	assert_int_equal(need("PUT", "/health"), AUTH_TOKEN);
+}
+
+/* A route added without its rights would be closed to every token. */
+static void
+route_need__every_served_method__has_its_rights(void **state)
+{
+	static const char *const methods[] = { "GET", "POST", "DELETE" };
+	const char *allow, *name;
+	char uri[256];
+	size_t id, i;
+	int status;
+
+	for (id = 0; (name = route_name(id)) != NULL; id++) {
+		if (strcmp(name, "other") == 0)
+			continue;
+		snprintf(uri, sizeof(uri), "%s%s", name,
+		    strlen(name) > 1 && name[strlen(name) - 1] == '/' ? "k" : "");
+		for (i = 0; i < 3; i++) {
+			if (find(methods[i], uri, &status, &allow) == NULL)
+				continue;
+			if (need(methods[i], uri) == AUTH_UNSET)
+				fail_msg("%s %s: no rights in the route table",
+				    methods[i], uri);
+			if (need(methods[i], uri) == AUTH_OPEN &&
+			    strcmp(uri, "/health") != 0)
+				fail_msg("%s %s is open to everyone", methods[i],
+				    uri);
+		}
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(route_find__every_endpoint__its_handler),
+		cmocka_unit_test(route_need__rights_per_route_and_method),
+		cmocka_unit_test(route_need__every_served_method__has_its_rights),
 		cmocka_unit_test(route_find__known_path_wrong_method__405_with_path_allow),
 		cmocka_unit_test(route_find__unknown_method__405_everywhere),
 		cmocka_unit_test(route_find__options__204_on_any_path),

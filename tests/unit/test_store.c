@@ -53,6 +53,9 @@ eq_bytes(const char *a, size_t alen, const char *b, size_t blen)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* The retry budget open_in gives the store; 0 = the store's default. */
+static unsigned	test_retry_budget_ms;
+
 /* Opens f->s on f->dir with a small cache. */
 static int
 open_in(struct fixture *f, enum store_durability d, int background)
@@ -65,6 +68,7 @@ open_in(struct fixture *f, enum store_durability d, int background)
 	cfg.cache_bytes = 4 * 1024 * 1024;
 	cfg.background = background;
 	cfg.clock = test_clock;
+	cfg.retry_budget_ms = test_retry_budget_ms;
 	test_now = NOW;
 	test_jumps = 0;
 	return store_open(&cfg, &f->s);
@@ -407,6 +411,119 @@ store_set__every_attempt_outlives_ttl__returns_busy(void **state)
 	assert_false(r.found);
 	test_jumps = 0;
 	assert_absent(f->s, "k", 0);
+}
+
+/* A test-and-set whose equality function holds the key's lock. */
+struct holder {
+	struct store	*s;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	int		 holding;	/* inside eq, the key write-locked */
+	int		 release;	/* the test lets it go on */
+	int		 writer_done;	/* the blocked writer has returned */
+	int		 writer_ret;
+	int		 ret;
+};
+
+static struct holder *the_holder;
+
+/* Signals that the lock is held, then waits for the test's word. */
+static int
+eq_holding(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct holder *h = the_holder;
+
+	pthread_mutex_lock(&h->mtx);
+	h->holding = 1;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->release)
+		pthread_cond_wait(&h->cond, &h->mtx);
+	pthread_mutex_unlock(&h->mtx);
+	return eq_bytes(a, alen, b, blen);
+}
+
+static void *
+holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct op_result r;
+	struct op op;
+
+	memset(&op, 0, sizeof(op));
+	op.type = OP_TAS;
+	op.key = "x";
+	op.klen = 1;
+	op.old = "1";
+	op.oldlen = 1;
+	op.val = "2";
+	op.vlen = 1;
+	h->ret = store_exec(h->s, &op, 1, 0, eq_holding, &r, NULL);
+	op_result_clear(&r);
+	return NULL;
+}
+
+static void *
+blocked_writer_main(void *arg)
+{
+	struct holder *h = arg;
+	int ret;
+
+	ret = set_s(h->s, "x", "3", 0, NOW);
+	pthread_mutex_lock(&h->mtx);
+	h->writer_ret = ret;
+	h->writer_done = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mtx);
+	return NULL;
+}
+
+/*
+ * A write that waits for a lock held longer than the retry budget answers
+ * busy once the budget is spent, instead of retrying lock timeouts for
+ * minutes (30 x 5 s) while nginx has long given the client a 504.
+ */
+static void
+store_exec__lock_held_past_retry_budget__returns_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct holder h;
+	struct timespec until;
+	pthread_t ta, tb;
+
+	store_close(f->s);
+	test_retry_budget_ms = 500;
+	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
+	test_retry_budget_ms = 0;
+	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+	memset(&h, 0, sizeof(h));
+	h.s = f->s;
+	pthread_mutex_init(&h.mtx, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	the_holder = &h;
+	assert_int_equal(pthread_create(&ta, NULL, holder_main, &h), 0);
+	pthread_mutex_lock(&h.mtx);
+	while (!h.holding)
+		pthread_cond_wait(&h.cond, &h.mtx);
+	pthread_mutex_unlock(&h.mtx);
+	assert_int_equal(pthread_create(&tb, NULL, blocked_writer_main, &h), 0);
+	/* Generous: the writer needs the budget plus a detector tick. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&h.mtx);
+	while (!h.writer_done &&
+	    pthread_cond_timedwait(&h.cond, &h.mtx, &until) == 0)
+		;
+	assert_true(h.writer_done);
+	h.release = 1;
+	pthread_cond_broadcast(&h.cond);
+	pthread_mutex_unlock(&h.mtx);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	assert_int_equal(h.writer_ret, STORE_BUSY);
+	assert_int_equal(h.ret, STORE_OK);
+	assert_value(f->s, "x", "2", NOW);
+	pthread_cond_destroy(&h.cond);
+	pthread_mutex_destroy(&h.mtx);
 }
 
 static void
@@ -1744,6 +1861,7 @@ main(void)
 		T(store_tas__retried_past_expiry__does_not_match_expired_value),
 		T(store_set__attempt_outlives_ttl__commits_unexpired_record),
 		T(store_set__every_attempt_outlives_ttl__returns_busy),
+		T(store_exec__lock_held_past_retry_budget__returns_busy),
 		T(store_set__without_ttl__clears_earlier_expiry),
 		T(store_delete__absent_key__is_ok_twice),
 		T(store_set__null_value__deletes),

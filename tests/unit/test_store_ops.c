@@ -6,8 +6,10 @@
  * thread.
  */
 #define _GNU_SOURCE
+#include <sys/file.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -271,27 +273,34 @@ store_load__items__keep_their_absolute_expiry(void **state)
 	op_result_clear(&r);
 }
 
+/* Writes about mb MiB of log through s, in 256 KiB values. */
 static void
-store_checkpoint__under_write_load__keeps_the_log_small(void **state)
+write_log(struct store *s, int mb)
 {
-	struct fixture *f = *state;
-	struct store_stats st;
-	char *v;
-	char key[32];
+	char *v, key[32];
 	int i;
 
-	/* About 30 MB of log: three 10 MB log files at least. */
 	v = malloc(256 * 1024 + 3);
 	assert_non_null(v);
 	memset(v, 'x', 256 * 1024 + 2);
 	v[0] = '"';
 	v[256 * 1024 + 1] = '"';
 	v[256 * 1024 + 2] = '\0';
-	for (i = 0; i < 120; i++) {
+	for (i = 0; i < mb * 4; i++) {
 		snprintf(key, sizeof(key), "big%d", i % 10);
-		assert_int_equal(set_s(f->s, key, v, 0, NOW), STORE_OK);
+		assert_int_equal(set_s(s, key, v, 0, NOW), STORE_OK);
 	}
 	free(v);
+}
+
+static void
+store_checkpoint__under_write_load__keeps_the_log_small(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+
+	/* About 30 MB of log: three 10 MB log files at least. */
+	write_log(f->s, 30);
 	assert_int_equal(store_stats(f->s, 0, &st), STORE_OK);
 	assert_true(st.log_files >= 3);
 	/* Log files before the checkpoint are no longer needed: removed. */
@@ -421,6 +430,84 @@ backup_copy_live__missing_destination__fails_with_reason(void **state)
 }
 
 static void
+store_checkpoint__while_a_backup_holds_the_log_lock__removes_no_log_file(
+    void **state)
+{
+	struct fixture *f = *state;
+	struct store_cfg cfg;
+	struct store_stats st;
+	struct store *s;
+	char path[128];
+	uint64_t files;
+	FILE *c;
+	int fd;
+
+	/* The service's store (background), with 1 MiB log files. */
+	snprintf(path, sizeof(path), "%s/DB_CONFIG", f->copy);
+	assert_non_null(c = fopen(path, "w"));
+	fputs("set_lg_max 1048576\n", c);
+	fclose(c);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.home = f->copy;
+	cfg.durability = STORE_DURABLE_SYNC;
+	cfg.cache_bytes = 4 * 1024 * 1024;
+	cfg.background = 1;
+	assert_int_equal(store_open(&cfg, &s), STORE_OK);
+	/* What kvstore-admin backup does for as long as it copies. */
+	snprintf(path, sizeof(path), "%s/%s", f->copy, BACKUP_LOGS_LOCK_FILE);
+	assert_true((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
+	assert_int_equal(flock(fd, LOCK_SH), 0);
+	write_log(s, 4);
+	assert_int_equal(store_stats(s, 0, &st), STORE_OK);
+	files = st.log_files;
+	assert_true(files >= 4);
+	assert_int_equal(store_checkpoint(s), STORE_OK);
+	assert_int_equal(store_checkpoint(s), STORE_OK);
+	assert_int_equal(store_stats(s, 0, &st), STORE_OK);
+	assert_int_equal(st.log_files, files);
+	/* The backup is done: the next checkpoint removes them. */
+	close(fd);
+	assert_int_equal(store_checkpoint(s), STORE_OK);
+	assert_int_equal(store_stats(s, 0, &st), STORE_OK);
+	assert_true(st.log_files <= 2);
+	store_close(s);
+}
+
+/* Makes a staging directory in dir holding a link to its first log file. */
+static void
+make_staging(const char *dir, const char *name, char *path, size_t len)
+{
+	char from[160], to[200];
+
+	snprintf(path, len, "%s/%s", dir, name);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(from, sizeof(from), "%s/log.0000000001", dir);
+	snprintf(to, sizeof(to), "%s/log.0000000001", path);
+	assert_int_equal(link(from, to), 0);
+}
+
+static void
+backup_clean_staging__removes_only_directories_no_backup_holds(void **state)
+{
+	struct fixture *f = *state;
+	char left[128], held[128];
+	int fd;
+
+	make_staging(f->dir, ".kvstore-backup.AAAAAA", left, sizeof(left));
+	make_staging(f->dir, ".kvstore-backup.BBBBBB", held, sizeof(held));
+	/* A running backup holds its staging directory locked. */
+	assert_true((fd = open(held, O_RDONLY | O_DIRECTORY)) >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(backup_clean_staging(f->dir), 1);
+	assert_int_not_equal(access(left, F_OK), 0);
+	assert_int_equal(access(held, F_OK), 0);
+	/* Killed: its lock is gone, and so is the directory next time. */
+	close(fd);
+	assert_int_equal(backup_clean_staging(f->dir), 1);
+	assert_int_not_equal(access(held, F_OK), 0);
+}
+
+static void
 backup_is_store_file__names(void **state)
 {
 	assert_true(backup_is_store_file("kv.db"));
@@ -450,6 +537,8 @@ main(void)
 		T(backup_copy_live__while_writing__holds_every_earlier_write),
 		T(backup_copy_live__leaves_no_staging_directory),
 		T(backup_copy_live__missing_destination__fails_with_reason),
+		T(store_checkpoint__while_a_backup_holds_the_log_lock__removes_no_log_file),
+		T(backup_clean_staging__removes_only_directories_no_backup_holds),
 		cmocka_unit_test(backup_is_store_file__names),
 	};
 

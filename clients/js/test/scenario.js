@@ -87,6 +87,13 @@ export async function run(kv, prefix, features) {
   const del = await kv.set({ key: p('ttl'), value: null });
   eq([del.value, del.expires], [null, null], 'set null deletes');
   eq(await kv.get(p('ttl')), null, 'get after set null');
+  // Keys with characters that need encoding in a URL reach the same key.
+  const odd = p('odd key/ü+&=?#%20');
+  await kv.set({ key: odd, value: 'odd' });
+  eq((await kv.get(odd)).value, 'odd', 'get of a key that needs URL encoding');
+  eq((await kv.list({ prefix: odd })).items.map((it) => it.key), [odd], 'list of that key');
+  await kv.delete(odd);
+  eq(await kv.get(odd), null, 'delete of a key that needs URL encoding');
   done.push('get', 'set', 'delete');
 
   // Errors are KvErrors with status and code, never undefined.

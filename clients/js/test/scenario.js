@@ -57,7 +57,9 @@ export async function probe(kv, prefix) {
   const touch = await routeExists(kv, '/touch', { key: `${prefix}probe_absent` });
   const deletePrefix = await routeExists(kv, '/delete-prefix', { prefix: `${prefix}probe_none_` });
   const page = await kv.list({ prefix: k, keysOnly: true }).catch(() => null);
-  const keysOnly = !!(page && page.items.length === 1 && !('value' in page.items[0]));
+  // (The incr probe above may have added `${k}_n`: look at every item.)
+  const keysOnly = !!(page && page.items.some((it) => it.key === k) &&
+    page.items.every((it) => !('value' in it)));
   await kv.delete(k);
   await kv.delete(`${prefix}probe_n`);
   return { versions, conditional, incr, touch, deletePrefix, keysOnly };

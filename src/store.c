@@ -209,6 +209,16 @@ backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * db_strerror() for any thread: for a system error (a positive code) it
+ * returns strerror()'s text, which another thread's call may overwrite.
+ */
+static const char *
+errstr(int ret, char *buf, size_t len)
+{
+	return ret > 0 ? log_strerror(ret, buf, len) : db_strerror(ret);
+}
+
 /* Milliseconds since t0 on the monotonic clock. */
 static int64_t
 elapsed_ms(const struct timespec *t0)
@@ -320,6 +330,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	struct timespec t0;
+	char ebuf[128];
 	DB_TXN *txn;
 	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
@@ -352,7 +363,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			reset(arg);
 			continue;
 		}
@@ -371,7 +382,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			if (tret == DB_RUNRECOVERY)
 				store_panic(func, tret);
 			if (ret == 0) {
@@ -403,12 +414,13 @@ fail:
 	reset(arg);
 	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
 		ctr_add(&s->ctr.nospace, 1);
-		log_error("%s: %s: disk full", func, db_strerror(ret));
+		log_error("%s: %s: disk full", func,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
 		store_panic(func, ret);
-	log_error("%s: %s", func, db_strerror(ret));
+	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
 	return STORE_ERROR;
 }
 
@@ -1136,6 +1148,7 @@ store_check(struct store *s)
 static void
 maintain(struct store *s, int checkpoint)
 {
+	char ebuf[128];
 	int ret, rejected;
 
 	store_test_panic_poll(s);
@@ -1143,7 +1156,8 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("lock_detect", ret);
-		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+		log_warn("%s: lock_detect: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	/* Errors are logged inside; the next tick tries again. */
 	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
@@ -1151,13 +1165,15 @@ maintain(struct store *s, int checkpoint)
 	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("log_flush", ret);
-		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+		log_error("%s: log_flush: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint &&
 	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("txn_checkpoint", ret);
-		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+		log_error("%s: txn_checkpoint: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint)
 		store_log_trim(s);

@@ -65,6 +65,9 @@ static const struct setting settings[] = {
 	    "most operations in one batch" },
 	{ "list-max", "KV_LIST_MAX", T_SIZE, OFF(list_max), 1, 100000,
 	    DFLT(LIST_MAX_DEFAULT), "largest ?limit= accepted by list" },
+	{ "list-bytes", "KV_LIST_BYTES", T_SIZE, OFF(list_bytes), 1024,
+	    1ULL << 30, DFLT(STORE_LIST_BYTES_DEFAULT),
+	    "value bytes after which a list page ends early" },
 	{ "max-depth", "KV_MAX_DEPTH", T_UINT, OFF(max_depth), 2, 1000,
 	    DFLT(CONFIG_MAX_DEPTH), "deepest JSON nesting accepted in a body" },
 	{ "cache-size", "KV_CACHE_SIZE", T_SIZE, OFF(cache_bytes), 1 << 20,
@@ -110,6 +113,7 @@ config_defaults(struct config *c)
 	c->max_value = CONFIG_MAX_VALUE;
 	c->max_batch_ops = MAX_BATCH_OPS_DEFAULT;
 	c->list_max = LIST_MAX_DEFAULT;
+	c->list_bytes = STORE_LIST_BYTES_DEFAULT;
 	c->max_depth = CONFIG_MAX_DEPTH;
 	/*
 	 * The cache lives in the process's heap and fills up as the store

@@ -237,8 +237,8 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct store_item *items = NULL;
 	const char *prefix, *limit_s, *cursor_s;
 	size_t plen = 0, llen, clen, limit = LIST_DEFAULT_LIMIT, n = 0, i;
-	size_t alen = 0, held;
-	char *after = NULL;
+	size_t alen = 0, held, nlen = 0;
+	char *after = NULL, *next = NULL;
 	struct buf *b;
 	int more = 0, rc;
 
@@ -277,7 +277,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 
 	rc = store_list(c->store, prefix, plen, after, alen, limit, &items,
-	    &n, &more);
+	    &n, &more, &next, &nlen);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
@@ -287,6 +287,7 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		held += REPLY_ITEM_BYTES(items[i].klen, items[i].vlen);
 	if (resp_hold(resp, held) != 0) {
 		store_items_free(items, n);
+		free(next);
 		return;
 	}
 	b = reply_ok(resp);
@@ -298,14 +299,16 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		buf_addc(b, '}');
 	}
 	buf_adds(b, "],\"cursor\":");
-	if (more && n > 0) {
+	/* The store says where to resume: after the last key it examined. */
+	if (more && next != NULL) {
 		buf_addc(b, '"');
-		cursor_encode(b, items[n - 1].key, items[n - 1].klen);
+		cursor_encode(b, next, nlen);
 		buf_addc(b, '"');
 	} else
 		buf_adds(b, "null");
 	buf_addc(b, '}');
 	store_items_free(items, n);
+	free(next);
 }
 
 void

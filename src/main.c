@@ -208,6 +208,7 @@ main(int argc, char **argv)
 	scfg.home = cfg.data_dir;
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
+	scfg.list_bytes = cfg.list_bytes;
 	scfg.background = 1;
 	/* Test only: see store_cfg.test_panic_file and the README. */
 	scfg.test_panic_file = getenv("KV_TEST_PANIC_FILE");

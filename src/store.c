@@ -37,6 +37,7 @@
 #include <db.h>
 
 #include "buf.h"
+#include "flush.h"
 #include "log.h"
 #include "op.h"
 #include "store.h"
@@ -67,6 +68,17 @@
 #define RETRY_BUDGET_MS	10000
 #define BACKOFF_UNIT_US	100
 #define BACKOFF_CAP_US	50000
+
+/*
+ * Records a list page may examine beyond its limit (expired ones not swept
+ * yet): a page holds its read locks until it ends, so this bounds how long
+ * one page can hold up writers however many expired records lie ahead.
+ */
+#define LIST_SCAN_EXTRA		1000
+/* Bulk read buffer of a list page (grown for a larger record). */
+#define LIST_BULK_BYTES		(64 * 1024)
+/* Room for the start key: a key (at most 512 bytes) plus one NUL. */
+#define LIST_KEY_MAX		1024
 
 #define SWEEP_TXN_RECORDS	100	/* deletions per sweeper transaction */
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
@@ -219,11 +231,91 @@ elapsed_ms(const struct timespec *t0)
 }
 
 /*
+ * The group flush of SYNC mode: the whole log buffer to disk, after the
+ * test hook (which may sleep to widen the window a reader could see).
+ */
+static int
+store_flush(void *arg)
+{
+	struct store *s = arg;
+
+	if (s->flush_hook != NULL)
+		s->flush_hook(s->flush_hook_arg);
+	return s->env->log_flush(s->env, NULL);
+}
+
+/*
+ * Durability in SYNC mode: early lock release with group commit.
+ *
+ * A write transaction commits with DB_TXN_WRITE_NOSYNC: its commit record
+ * is written to the log file (to the operating system, not yet synced)
+ * and its locks are released at once, so the next writer of the same key
+ * can go ahead instead of waiting for this one's fsync. Before the caller
+ * may reply, flush_wait() holds it until the log is on disk past that
+ * commit, one shared log_flush (an fsync) for every thread waiting at that
+ * moment (flush.c). The commit is bracketed by flush_commit_begin/end so
+ * that readers know something is pending.
+ *
+ * Not DB_TXN_NOSYNC, which would leave the record in the log buffer: then
+ * a failing log write (a full disk) would surface only in the flush, after
+ * the transaction had committed in memory and others could read it, so a
+ * write answered 503 could still appear later. Writing at commit makes
+ * such a commit fail and abort as it did with a synchronous commit, and
+ * also means that a crash of the process alone loses nothing committed.
+ *
+ * Every transaction a request runs, reads too, ends in flush_wait(): once
+ * locks are released early, a read can return a committed value that is
+ * not on disk yet, and a reply showing it before the flush could show a
+ * value that a crash then takes back. flush_wait returns at once when no
+ * commit is pending, so reads pay nothing when nobody writes.
+ *
+ * WRITE mode is unchanged: commits write the log to the operating system
+ * before they release their locks (DB_TXN_WRITE_NOSYNC), which survives a
+ * process crash, and the maintenance thread syncs it each second.
+ *
+ * The sweeper's commits (RUN_BACKGROUND) are neither counted nor waited
+ * for: they only delete records that have expired, which every read
+ * already treats as absent, so no reply can reveal them, and a crash that
+ * takes one back brings back records that are still expired. Counting
+ * them would leave commits pending that nobody flushes (many sweeps
+ * delete nothing), and every reader would then flush, in vain on a full
+ * disk. The next flush or checkpoint carries their deletions.
+ */
+static int
+store_commit(struct store *s, DB_TXN *txn, int flags)
+{
+	int ret;
+
+	if (!s->gc_init)
+		return txn->commit(txn, 0);
+	if (flags & RUN_BACKGROUND)
+		return txn->commit(txn, DB_TXN_WRITE_NOSYNC);
+	flush_commit_begin(&s->gc);
+	ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC);
+	flush_commit_end(&s->gc, ret == 0);
+	return ret;
+}
+
+/*
+ * Holds a request's thread until what its transaction wrote or read is on
+ * disk (SYNC mode; see store_commit). Returns a BDB code.
+ */
+static int
+run_wait(struct store *s, int flags)
+{
+	if (!s->gc_init || (flags & RUN_BACKGROUND))
+		return 0;
+	return flush_wait(&s->gc);
+}
+
+/*
  * Runs body in a transaction until it commits, retrying deadlocks and lock
  * timeouts with jittered backoff. Returns STORE_OK, STORE_CONDITION (body
  * asked for a rollback), or the mapped error, logged here once with func.
  * reset(arg) runs after every abort, so arg holds no allocations unless
- * STORE_OK is returned.
+ * STORE_OK is returned. In SYNC mode it returns STORE_OK or
+ * STORE_CONDITION only once the log is on disk past everything the
+ * transaction wrote or read (see store_commit).
  *
  * The clock is read at the start of every attempt, never once per call: a
  * test-and-set retried for seconds must not match a value that expired
@@ -277,8 +369,12 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
-			if ((ret = txn->commit(txn, 0)) == 0) {
+			if ((ret = (flags & RUN_READ_ONLY) ?
+			    txn->commit(txn, 0) : store_commit(s, txn, flags)) ==
+			    0) {
 				ctr_add(&s->ctr.commits, 1);
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				return STORE_OK;
 			}
 			ctr_add(&s->ctr.aborts, 1);
@@ -290,6 +386,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			if (tret == DB_RUNRECOVERY)
 				store_panic(func, tret);
 			if (ret == 0) {
+				/* A failed condition shows what it read. */
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				reset(arg);
 				return STORE_CONDITION;
 			}
@@ -467,8 +566,8 @@ store_get(struct store *s, const char *key, size_t klen,
 	c.key = key;
 	c.klen = klen;
 	c.out = out;
-	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
-	    __func__);
+	ret = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, get_body,
+	    get_reset, &c, __func__);
 	if (ret == STORE_OK && !out->found)
 		ret = STORE_NOTFOUND;
 	return ret;
@@ -629,10 +728,14 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 {
 	struct exec_ctx c;
 	size_t i;
-	int ret;
+	int flags = RUN_READ_ONLY, ret;
 
 	if (n == 0)
 		return STORE_OK;
+	/* Gets only: a commit that writes nothing must not count as one. */
+	for (i = 0; i < n; i++)
+		if (ops[i].type != OP_GET)
+			flags = 0;
 	c.order = NULL;
 	if (n > 1) {
 		c.order = xcalloc(n, sizeof(*c.order));
@@ -647,7 +750,7 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.results = results;
 	c.failed = 0;
 	memset(results, 0, n * sizeof(*results));
-	ret = store_run(s, 0, exec_body, exec_reset, &c, __func__);
+	ret = store_run(s, flags, exec_body, exec_reset, &c, __func__);
 	free(c.order);
 	if (ret == STORE_CONDITION && failed != NULL)
 		*failed = c.failed;
@@ -662,10 +765,15 @@ struct list_ctx {
 	const char		*start;		/* first key that may qualify */
 	size_t			 slen;
 	size_t			 limit;
+	size_t			 budget;	/* value bytes a page may hold */
 	struct store_item	*items;
 	size_t			 n;
 	size_t			 cap;
+	size_t			 bytes;		/* value bytes in items */
 	int			 more;
+	/* Where the scan stopped early (expired run): resume after it. */
+	char			*stop;
+	size_t			 stoplen;
 };
 
 /* Returns <0, 0, >0 as a sorts before, equal to, after b in btree order. */
@@ -699,8 +807,61 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
 }
 
 /*
+ * Takes one record of the walk: returns 1 to go on, 0 when the page is
+ * complete. Sets *bad for a record too short to hold its header.
+ */
+static int
+list_take(struct list_ctx *c, int64_t now_ms, const DBT *k, const DBT *d,
+    size_t *examined, int *bad)
+{
+	int64_t expires;
+	size_t vlen;
+
+	if (k->size < c->plen || memcmp(k->data, c->prefix, c->plen) != 0)
+		return 0;			/* past the prefix: the end */
+	if (d->size < HDR_LEN) {
+		*bad = 1;
+		return 0;
+	}
+	(*examined)++;
+	expires = (int64_t)be64_get(d->data);
+	if (!is_expired(expires, now_ms)) {
+		vlen = d->size - HDR_LEN;
+		if (c->n == c->limit ||
+		    (c->n > 0 && c->bytes + vlen > c->budget)) {
+			c->more = 1;		/* resume after the last item */
+			return 0;
+		}
+		list_add(c, k, d, expires);
+		c->bytes += vlen;
+	}
+	if (*examined >= c->limit + LIST_SCAN_EXTRA) {
+		/* Resume after this record, the last one examined. */
+		c->more = 1;
+		c->stop = xmemdup(k->data, k->size);
+		c->stoplen = k->size;
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * Walks the primary from c->start while keys carry the prefix, copying live
- * records until limit, then reading only expiry headers to decide `more`.
+ * records until limit, then looking for one more to decide `more`.
+ *
+ * Records come in bulk (DB_MULTIPLE_KEY: as many as fit in the buffer per
+ * call). Reading them one DB_NEXT at a time cost more than half of a list
+ * request's CPU in Berkeley DB's per-call cursor duplication, cleanup and
+ * mutexes (perf, list of 100 at 32 connections).
+ *
+ * A page is bounded twice, because it holds its read locks (and a reply
+ * buffer) until it ends. In bytes: it stops before a value that would take
+ * its values past c->budget, unless that value would be alone (a single
+ * large value is still returned). In work: it examines at most
+ * LIST_SCAN_EXTRA records beyond the limit, so a long run of expired
+ * records the sweeper has not reached yet cannot stall writers; it then
+ * stops with `more` set and the last key examined in c->stop, and the
+ * caller's cursor resumes after it (a page may be short, even empty).
  */
 static int
 list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
@@ -708,50 +869,61 @@ list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 {
 	struct list_ctx *c = arg;
 	DBC *cur = NULL;
-	DBT k, d;
-	int64_t expires;
+	DBT k, d, rk, rd;
+	unsigned char kbuf[LIST_KEY_MAX];
+	size_t examined = 0, size = LIST_BULK_BYTES;
+	void *p;
 	u_int32_t how;
-	int ret, tret;
+	int ret, tret, go = 1, bad = 0;
 
+	if (c->slen > sizeof(kbuf))
+		return EINVAL;
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	/* DB_SET_RANGE writes the found key back: k owns a malloc'd copy. */
-	k.data = xmemdup(c->start, c->slen);
+	memset(&rk, 0, sizeof(rk));
+	memset(&rd, 0, sizeof(rd));
+	memcpy(kbuf, c->start, c->slen);
+	k.data = kbuf;
 	k.size = (u_int32_t)c->slen;
-	k.flags = DB_DBT_REALLOC;
-	d.flags = DB_DBT_REALLOC;
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	d.data = xmalloc(size);
+	d.ulen = (u_int32_t)size;
+	d.flags = DB_DBT_USERMEM;
 	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
 		goto done;
-	for (how = DB_SET_RANGE;; how = DB_NEXT) {
-		if (c->n == c->limit) {
-			/* Only liveness matters now: read the header alone. */
-			d.flags = DB_DBT_REALLOC | DB_DBT_PARTIAL;
-			d.doff = 0;
-			d.dlen = HDR_LEN;
-		}
-		if ((ret = cur->get(cur, &k, &d, how)) != 0)
-			break;
-		if (k.size < c->plen || memcmp(k.data, c->prefix, c->plen) != 0)
-			break;
-		if (d.size < HDR_LEN) {
-			ret = DB_VERIFY_BAD;
-			break;
-		}
-		expires = (int64_t)be64_get(d.data);
-		if (is_expired(expires, now_ms))
+	for (how = DB_SET_RANGE; go;) {
+		ret = cur->get(cur, &k, &d, how | DB_MULTIPLE_KEY);
+		if (ret == DB_BUFFER_SMALL) {
+			/* One record is larger than the buffer: grow, retry. */
+			size = ((size_t)d.size + 2 * LIST_BULK_BYTES) &
+			    ~(size_t)1023;
+			free(d.data);
+			d.data = xmalloc(size);
+			d.ulen = (u_int32_t)size;
 			continue;
-		if (c->n == c->limit) {
-			c->more = 1;
-			break;
 		}
-		list_add(c, &k, &d, expires);
+		if (ret != 0)
+			break;
+		how = DB_NEXT;
+		DB_MULTIPLE_INIT(p, &d);
+		for (;;) {
+			DB_MULTIPLE_KEY_NEXT(p, &d, rk.data, rk.size, rd.data,
+			    rd.size);
+			if (p == NULL)
+				break;
+			if (!(go = list_take(c, now_ms, &rk, &rd, &examined,
+			    &bad)))
+				break;
+		}
 	}
-	if (ret == DB_NOTFOUND)
+	if (bad)
+		ret = DB_VERIFY_BAD;
+	else if (ret == DB_NOTFOUND)
 		ret = 0;
 done:
 	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
 		ret = tret;
-	free(k.data);
 	free(d.data);
 	return ret;
 }
@@ -764,8 +936,11 @@ list_reset(void *arg)
 
 	store_items_free(c->items, c->n);
 	c->items = NULL;
-	c->n = c->cap = 0;
+	c->n = c->cap = c->bytes = 0;
 	c->more = 0;
+	free(c->stop);
+	c->stop = NULL;
+	c->stoplen = 0;
 }
 
 /*
@@ -775,7 +950,8 @@ list_reset(void *arg)
 int
 store_list(struct store *s, const char *prefix, size_t plen,
     const char *after, size_t alen, size_t limit,
-    struct store_item **items, size_t *n, int *more)
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
 {
 	struct list_ctx c;
 	char *succ = NULL;
@@ -784,10 +960,15 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	*items = NULL;
 	*n = 0;
 	*more = 0;
+	if (next != NULL) {
+		*next = NULL;
+		*nlen = 0;
+	}
 	memset(&c, 0, sizeof(c));
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
+	c.budget = s->list_bytes;
 	c.start = c.prefix;
 	c.slen = plen;
 	if (after != NULL && alen > 0) {
@@ -803,13 +984,22 @@ store_list(struct store *s, const char *prefix, size_t plen,
 			c.slen = alen + 1;
 		}
 	}
-	ret = store_run(s, 0, list_body, list_reset, &c, __func__);
+	ret = store_run(s, RUN_READ_ONLY, list_body, list_reset, &c, __func__);
 	free(succ);
 	if (ret != STORE_OK)
 		return ret;
 	*items = c.items;
 	*n = c.n;
 	*more = c.more;
+	if (c.more && c.stop == NULL && c.n > 0) {
+		c.stop = xmemdup(c.items[c.n - 1].key, c.items[c.n - 1].klen);
+		c.stoplen = c.items[c.n - 1].klen;
+	}
+	if (next != NULL) {
+		*next = c.stop;
+		*nlen = c.stoplen;
+	} else
+		free(c.stop);
 	return STORE_OK;
 }
 
@@ -948,8 +1138,8 @@ check_reset(void *arg)
 int
 store_check(struct store *s)
 {
-	return store_run(s, RUN_READ_COMMITTED, check_body, check_reset, NULL,
-	    __func__);
+	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body,
+	    check_reset, NULL, __func__);
 }
 
 /* Maintenance */
@@ -1151,6 +1341,8 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->list_bytes = cfg->list_bytes ? cfg->list_bytes :
+	    STORE_LIST_BYTES_DEFAULT;
 	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
 	s->retry_budget_ms = cfg->retry_budget_ms ? cfg->retry_budget_ms :
 	    RETRY_BUDGET_MS;
@@ -1195,6 +1387,12 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	/* The service guards its log for hot backups and cleans after them. */
 	s->guard_logs = cfg->background;
 	store_log_trim(s);
+	if (cfg->durability == STORE_DURABLE_SYNC) {
+		s->flush_hook = cfg->flush_hook;
+		s->flush_hook_arg = cfg->flush_hook_arg;
+		flush_init(&s->gc, store_flush, s);
+		s->gc_init = 1;
+	}
 	if (cfg->background && (ret = maintain_start(s)) != 0) {
 		log_error("%s: maintenance thread: %s", __func__,
 		    strerror(ret));
@@ -1247,6 +1445,8 @@ store_close(struct store *s)
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
+	if (s->gc_init)
+		flush_destroy(&s->gc);
 	free(s->home);
 	free(s->test_panic_file);
 	free(s);

@@ -54,11 +54,20 @@ flush_commit_begin(struct flush *f)
 	atomic_fetch_add(&f->begun, 1);
 }
 
-/* Counts a commit call as returned: its log record is in the log buffer. */
+/*
+ * Counts a commit call as returned: its log record is in the log. A commit
+ * that failed was aborted (nothing of it was ever visible) and leaves the
+ * count of begun commits: `done` <= `begun` still holds, and both count
+ * only commits that did or may still commit, which is all the rule in
+ * flush.h needs.
+ */
 void
-flush_commit_end(struct flush *f)
+flush_commit_end(struct flush *f, int committed)
 {
-	atomic_fetch_add(&f->done, 1);
+	if (committed)
+		atomic_fetch_add(&f->done, 1);
+	else
+		atomic_fetch_sub(&f->begun, 1);
 }
 
 /* Raises f->durable to v unless it is already higher. */

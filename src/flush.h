@@ -48,9 +48,14 @@ struct flush {
 void	flush_init(struct flush *, flush_fn fn, void *arg);
 void	flush_destroy(struct flush *);	/* no thread may be waiting */
 
-/* Brackets one commit call: begin right before it, end right after it. */
+/*
+ * Brackets one commit call: begin right before it, end right after it,
+ * telling whether it committed. A failed commit is taken back from
+ * `begun`: it was aborted, nobody could see its data, and it must not
+ * keep every later reader flushing (a full disk fails every flush).
+ */
 void	flush_commit_begin(struct flush *);
-void	flush_commit_end(struct flush *);
+void	flush_commit_end(struct flush *, int committed);
 
 /*
  * Returns once every commit this thread could have observed so far (its

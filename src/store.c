@@ -209,6 +209,16 @@ backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * db_strerror() for any thread: for a system error (a positive code) it
+ * returns strerror()'s text, which another thread's call may overwrite.
+ */
+static const char *
+errstr(int ret, char *buf, size_t len)
+{
+	return ret > 0 ? log_strerror(ret, buf, len) : db_strerror(ret);
+}
+
 /* Milliseconds since t0 on the monotonic clock. */
 static int64_t
 elapsed_ms(const struct timespec *t0)
@@ -237,13 +247,21 @@ store_flush(void *arg)
 /*
  * Durability in SYNC mode: early lock release with group commit.
  *
- * A write transaction commits with DB_TXN_NOSYNC: its commit record goes
- * to the in-memory log buffer and its locks are released at once, so the
- * next writer of the same key can go ahead instead of waiting for this
- * one's fsync. Before the caller may reply, flush_wait() holds it until
- * the log is on disk past that commit, one shared log_flush for every
- * thread waiting at that moment (flush.c). The commit is bracketed by
- * flush_commit_begin/end so that readers know something is pending.
+ * A write transaction commits with DB_TXN_WRITE_NOSYNC: its commit record
+ * is written to the log file (to the operating system, not yet synced)
+ * and its locks are released at once, so the next writer of the same key
+ * can go ahead instead of waiting for this one's fsync. Before the caller
+ * may reply, flush_wait() holds it until the log is on disk past that
+ * commit, one shared log_flush (an fsync) for every thread waiting at that
+ * moment (flush.c). The commit is bracketed by flush_commit_begin/end so
+ * that readers know something is pending.
+ *
+ * Not DB_TXN_NOSYNC, which would leave the record in the log buffer: then
+ * a failing log write (a full disk) would surface only in the flush, after
+ * the transaction had committed in memory and others could read it, so a
+ * write answered 503 could still appear later. Writing at commit makes
+ * such a commit fail and abort as it did with a synchronous commit, and
+ * also means that a crash of the process alone loses nothing committed.
  *
  * Every transaction a request runs, reads too, ends in flush_wait(): once
  * locks are released early, a read can return a committed value that is
@@ -253,20 +271,28 @@ store_flush(void *arg)
  *
  * WRITE mode is unchanged: commits write the log to the operating system
  * before they release their locks (DB_TXN_WRITE_NOSYNC), which survives a
- * process crash, and the maintenance thread syncs it each second. The
- * sweeper (RUN_BACKGROUND) is counted but never waits: nobody replies
- * after it, and the next flush carries its deletions.
+ * process crash, and the maintenance thread syncs it each second.
+ *
+ * The sweeper's commits (RUN_BACKGROUND) are neither counted nor waited
+ * for: they only delete records that have expired, which every read
+ * already treats as absent, so no reply can reveal them, and a crash that
+ * takes one back brings back records that are still expired. Counting
+ * them would leave commits pending that nobody flushes (many sweeps
+ * delete nothing), and every reader would then flush, in vain on a full
+ * disk. The next flush or checkpoint carries their deletions.
  */
 static int
-store_commit(struct store *s, DB_TXN *txn)
+store_commit(struct store *s, DB_TXN *txn, int flags)
 {
 	int ret;
 
 	if (!s->gc_init)
 		return txn->commit(txn, 0);
+	if (flags & RUN_BACKGROUND)
+		return txn->commit(txn, DB_TXN_WRITE_NOSYNC);
 	flush_commit_begin(&s->gc);
-	ret = txn->commit(txn, DB_TXN_NOSYNC);
-	flush_commit_end(&s->gc);
+	ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC);
+	flush_commit_end(&s->gc, ret == 0);
 	return ret;
 }
 
@@ -304,6 +330,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	struct timespec t0;
+	char ebuf[128];
 	DB_TXN *txn;
 	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
@@ -336,14 +363,15 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			reset(arg);
 			continue;
 		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
 			if ((ret = (flags & RUN_READ_ONLY) ?
-			    txn->commit(txn, 0) : store_commit(s, txn)) == 0) {
+			    txn->commit(txn, 0) : store_commit(s, txn, flags)) ==
+			    0) {
 				ctr_add(&s->ctr.commits, 1);
 				if ((ret = run_wait(s, flags)) != 0)
 					goto fail;
@@ -354,7 +382,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			if (tret == DB_RUNRECOVERY)
 				store_panic(func, tret);
 			if (ret == 0) {
@@ -386,12 +414,13 @@ fail:
 	reset(arg);
 	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
 		ctr_add(&s->ctr.nospace, 1);
-		log_error("%s: %s: disk full", func, db_strerror(ret));
+		log_error("%s: %s: disk full", func,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
 		store_panic(func, ret);
-	log_error("%s: %s", func, db_strerror(ret));
+	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
 	return STORE_ERROR;
 }
 
@@ -699,10 +728,14 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 {
 	struct exec_ctx c;
 	size_t i;
-	int ret;
+	int flags = RUN_READ_ONLY, ret;
 
 	if (n == 0)
 		return STORE_OK;
+	/* Gets only: a commit that writes nothing must not count as one. */
+	for (i = 0; i < n; i++)
+		if (ops[i].type != OP_GET)
+			flags = 0;
 	c.order = NULL;
 	if (n > 1) {
 		c.order = xcalloc(n, sizeof(*c.order));
@@ -717,7 +750,7 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.results = results;
 	c.failed = 0;
 	memset(results, 0, n * sizeof(*results));
-	ret = store_run(s, 0, exec_body, exec_reset, &c, __func__);
+	ret = store_run(s, flags, exec_body, exec_reset, &c, __func__);
 	free(c.order);
 	if (ret == STORE_CONDITION && failed != NULL)
 		*failed = c.failed;
@@ -1115,6 +1148,7 @@ store_check(struct store *s)
 static void
 maintain(struct store *s, int checkpoint)
 {
+	char ebuf[128];
 	int ret, rejected;
 
 	store_test_panic_poll(s);
@@ -1122,7 +1156,8 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("lock_detect", ret);
-		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+		log_warn("%s: lock_detect: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	/* Errors are logged inside; the next tick tries again. */
 	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
@@ -1130,13 +1165,15 @@ maintain(struct store *s, int checkpoint)
 	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("log_flush", ret);
-		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+		log_error("%s: log_flush: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint &&
 	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("txn_checkpoint", ret);
-		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+		log_error("%s: txn_checkpoint: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint)
 		store_log_trim(s);

@@ -1696,10 +1696,13 @@ struct key_writer {
 	struct store	*s;
 	volatile int	 stop;
 	int		 ret;
-	int		 writes;
+	volatile int	 writes;
 };
 
-/* Writes live keys in the middle of the expired run until told to stop. */
+/*
+ * Writes live keys among the second half of the expired run until told to
+ * stop (the first half stays expired: its pages come back empty).
+ */
 static void *
 write_between(void *arg)
 {
@@ -1708,7 +1711,8 @@ write_between(void *arg)
 	int i;
 
 	for (i = 0; !w->stop; i++) {
-		snprintf(key, sizeof(key), "e%06dw", (i * 7919) % EXPIRED_RUN);
+		snprintf(key, sizeof(key), "e%06dw", EXPIRED_RUN / 2 +
+		    (i * 7919) % (EXPIRED_RUN / 2));
 		if ((w->ret = set_s(w->s, key, "w", 0, NOW)) != STORE_OK)
 			break;
 		w->writes++;
@@ -1748,6 +1752,8 @@ store_list__long_expired_run__pages_are_bounded(void **state)
 	memset(&w, 0, sizeof(w));
 	w.s = f->s;
 	assert_int_equal(pthread_create(&t, NULL, write_between, &w), 0);
+	while (w.writes == 0 && w.ret == STORE_OK)
+		usleep(1000);
 	do {
 		assert_int_equal(store_list(f->s, "", 0, after, alen, 10,
 		    &items, &n, &more, &next, &nlen), STORE_OK);
@@ -1777,7 +1783,7 @@ store_list__long_expired_run__pages_are_bounded(void **state)
 
 	/*
 	 * Quiet now: a second walk sees every key the writer wrote (all
-	 * distinct: 7919 is prime to 100,000) and "z", none skipped at a
+	 * distinct: 7919 is prime to 50,000) and "z", none skipped at a
 	 * page boundary.
 	 */
 	live = 0;

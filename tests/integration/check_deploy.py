@@ -6,9 +6,12 @@ A Debian 12 root (debootstrap: systemd, dbus, nginx, curl and the
 libraries the service links) boots its own systemd in a systemd-nspawn
 container. The test builds the source tree as the README's step 1 says
 (its ./configure line), runs `make install` into the container's root,
-boots it, and then runs the README's steps 2 to 4 inside, command for
-command as they are written there, so that the manual cannot drift from
-what works. Then, through the container's nginx:
+boots it, and then runs the README's steps 2 to 5 inside, command for
+command as they are written there, comparing the outputs the README
+shows, so that the manual cannot drift from what works. Around them: a
+fresh install refuses every request but /health with 401, and the token
+step 5 revokes is refused after `systemctl reload kvstore-fcgi`. Then,
+with a token of its own, through the container's nginx:
 
   - writes are served and the service runs as a dynamic user, with its
     socket and data directory as the README says;
@@ -20,6 +23,9 @@ what works. Then, through the container's nginx:
     goes away, as on a full disk) is retried at the unit's calm pace and
     never given up: more failures than StartLimitBurst= leave neither unit
     failed, and the service comes back by itself once the cause is gone;
+  - a usage error (status 2) is not restarted; the start limit ends the
+    starts waiting connections trigger, and the documented commands
+    recover;
   - `systemctl stop` of the service: the next request starts it again
     through the socket;
   - `systemd-analyze security` of the loaded unit rates it "SAFE".

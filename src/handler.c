@@ -16,6 +16,12 @@
 #include "metrics.h"
 
 #define TTL_MAX			315360000	/* ten years, in seconds */
+/*
+ * What one item of a reply may take: its key (escaped at most 6 times
+ * over), its value and the member names around them. Replies that read
+ * values take this much reply memory before they are built (resp_hold).
+ */
+#define REPLY_ITEM_BYTES(klen, vlen)	((klen) * 6 + (vlen) + 64)
 #define LIST_DEFAULT_LIMIT	100
 #define VERSION_MAX		INT64_C(9007199254740991)	/* 2^53 - 1 */
 #define DPFX_DEFAULT_LIMIT	1000
@@ -544,6 +550,10 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 		op_result_clear(&res);
 		return;
 	}
+	if (resp_hold(resp, REPLY_ITEM_BYTES(klen, res.vlen)) != 0) {
+		op_result_clear(&res);
+		return;
+	}
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,");
 	codec_put_item(b, key, klen, res.val, res.vlen, res.expires, res.version);
@@ -575,8 +585,8 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct store_item *items = NULL;
 	const char *prefix, *limit_s, *cursor_s;
 	size_t plen = 0, llen, clen, limit = LIST_DEFAULT_LIMIT, n = 0, i;
-	size_t alen = 0;
-	char *after = NULL;
+	size_t alen = 0, held, nlen = 0;
+	char *after = NULL, *next = NULL;
 	struct buf *b;
 	int more = 0, rc, keys_only;
 
@@ -620,10 +630,17 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 	}
 
 	rc = (keys_only ? store_list_keys : store_list)(c->store, prefix, plen,
-	    after, alen, limit, &items, &n, &more);
+	    after, alen, limit, &items, &n, &more, &next, &nlen);
 	free(after);
 	if (rc != 0) {
 		resp_store_error(resp, rc);
+		return;
+	}
+	for (i = 0, held = 0; i < n; i++)
+		held += REPLY_ITEM_BYTES(items[i].klen, items[i].vlen);
+	if (resp_hold(resp, held) != 0) {
+		store_items_free(items, n);
+		free(next);
 		return;
 	}
 	b = reply_ok(resp);
@@ -643,14 +660,16 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		buf_addc(b, '}');
 	}
 	buf_adds(b, "],\"cursor\":");
-	if (more && n > 0) {
+	/* The store says where to resume: after the last key it examined. */
+	if (more && next != NULL) {
 		buf_addc(b, '"');
-		cursor_encode(b, items[n - 1].key, items[n - 1].klen);
+		cursor_encode(b, next, nlen);
 		buf_addc(b, '"');
 	} else
 		buf_adds(b, "null");
 	buf_addc(b, '}');
 	store_items_free(items, n);
+	free(next);
 }
 
 void
@@ -1001,7 +1020,7 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 	struct op_result *res = NULL;
 	struct body_batch bb;
 	struct op *ops = NULL;
-	size_t i, failed = 0;
+	size_t i, failed = 0, held;
 	struct buf *b;
 	char err[256];
 	int rc;
@@ -1052,6 +1071,10 @@ handler_batch(const struct ctx *c, const struct req *r, struct resp *resp)
 		resp_store_error(resp, rc);
 		goto out;
 	}
+	for (i = 0, held = 0; i < bb.ops_n; i++)
+		held += REPLY_ITEM_BYTES(ops[i].klen, ops[i].vlen + res[i].vlen);
+	if (resp_hold(resp, held) != 0)
+		goto out;
 	b = reply_ok(resp);
 	buf_adds(b, "{\"success\":true,\"results\":[");
 	for (i = 0; i < bb.ops_n; i++) {

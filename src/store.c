@@ -39,6 +39,7 @@
 #include <db.h>
 
 #include "buf.h"
+#include "flush.h"
 #include "log.h"
 #include "num.h"
 #include "op.h"
@@ -59,8 +60,28 @@
 #define LOCK_TIMEOUT_US	(5 * 1000 * 1000)
 
 #define RETRY_MAX	30
+/*
+ * The most time one call spends on conflicts, lock waits included, before
+ * it answers STORE_BUSY (503 + Retry-After). It must stay well below
+ * nginx's fastcgi_read_timeout (60 s in the shipped site): past that the
+ * client gets a 504 while the write may still commit later. Each attempt's
+ * transaction gets the remaining time as its lock timeout, so one long
+ * wait cannot overrun it by more than a tick of the deadlock detector.
+ */
+#define RETRY_BUDGET_MS	10000
 #define BACKOFF_UNIT_US	100
 #define BACKOFF_CAP_US	50000
+
+/*
+ * Records a list page may examine beyond its limit (expired ones not swept
+ * yet): a page holds its read locks until it ends, so this bounds how long
+ * one page can hold up writers however many expired records lie ahead.
+ */
+#define LIST_SCAN_EXTRA		1000
+/* Bulk read buffer of a list page (grown for a larger record). */
+#define LIST_BULK_BYTES		(64 * 1024)
+/* Room for the start key: a key (at most 512 bytes) plus one NUL. */
+#define LIST_KEY_MAX		1024
 
 #define SWEEP_TXN_RECORDS	100	/* deletions per sweeper transaction */
 #define SWEEP_BUDGET		10000	/* records per maintenance tick */
@@ -193,11 +214,112 @@ backoff(int attempt)
 }
 
 /*
+ * db_strerror() for any thread: for a system error (a positive code) it
+ * returns strerror()'s text, which another thread's call may overwrite.
+ */
+static const char *
+errstr(int ret, char *buf, size_t len)
+{
+	return ret > 0 ? log_strerror(ret, buf, len) : db_strerror(ret);
+}
+
+/* Milliseconds since t0 on the monotonic clock. */
+static int64_t
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * The group flush of SYNC mode: the whole log buffer to disk, after the
+ * test hook (which may sleep to widen the window a reader could see).
+ */
+static int
+store_flush(void *arg)
+{
+	struct store *s = arg;
+
+	if (s->flush_hook != NULL)
+		s->flush_hook(s->flush_hook_arg);
+	return s->env->log_flush(s->env, NULL);
+}
+
+/*
+ * Durability in SYNC mode: early lock release with group commit.
+ *
+ * A write transaction commits with DB_TXN_WRITE_NOSYNC: its commit record
+ * is written to the log file (to the operating system, not yet synced)
+ * and its locks are released at once, so the next writer of the same key
+ * can go ahead instead of waiting for this one's fsync. Before the caller
+ * may reply, flush_wait() holds it until the log is on disk past that
+ * commit, one shared log_flush (an fsync) for every thread waiting at that
+ * moment (flush.c). The commit is bracketed by flush_commit_begin/end so
+ * that readers know something is pending.
+ *
+ * Not DB_TXN_NOSYNC, which would leave the record in the log buffer: then
+ * a failing log write (a full disk) would surface only in the flush, after
+ * the transaction had committed in memory and others could read it, so a
+ * write answered 503 could still appear later. Writing at commit makes
+ * such a commit fail and abort as it did with a synchronous commit, and
+ * also means that a crash of the process alone loses nothing committed.
+ *
+ * Every transaction a request runs, reads too, ends in flush_wait(): once
+ * locks are released early, a read can return a committed value that is
+ * not on disk yet, and a reply showing it before the flush could show a
+ * value that a crash then takes back. flush_wait returns at once when no
+ * commit is pending, so reads pay nothing when nobody writes.
+ *
+ * WRITE mode is unchanged: commits write the log to the operating system
+ * before they release their locks (DB_TXN_WRITE_NOSYNC), which survives a
+ * process crash, and the maintenance thread syncs it each second.
+ *
+ * The sweeper's commits (RUN_BACKGROUND) are neither counted nor waited
+ * for: they only delete records that have expired, which every read
+ * already treats as absent, so no reply can reveal them, and a crash that
+ * takes one back brings back records that are still expired. Counting
+ * them would leave commits pending that nobody flushes (many sweeps
+ * delete nothing), and every reader would then flush, in vain on a full
+ * disk. The next flush or checkpoint carries their deletions.
+ */
+static int
+store_commit(struct store *s, DB_TXN *txn, int flags)
+{
+	int ret;
+
+	if (!s->gc_init)
+		return txn->commit(txn, 0);
+	if (flags & RUN_BACKGROUND)
+		return txn->commit(txn, DB_TXN_WRITE_NOSYNC);
+	flush_commit_begin(&s->gc);
+	ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC);
+	flush_commit_end(&s->gc, ret == 0);
+	return ret;
+}
+
+/*
+ * Holds a request's thread until what its transaction wrote or read is on
+ * disk (SYNC mode; see store_commit). Returns a BDB code.
+ */
+static int
+run_wait(struct store *s, int flags)
+{
+	if (!s->gc_init || (flags & RUN_BACKGROUND))
+		return 0;
+	return flush_wait(&s->gc);
+}
+
+/*
  * Runs body in a transaction until it commits, retrying deadlocks and lock
  * timeouts with jittered backoff. Returns STORE_OK, STORE_CONDITION (body
  * asked for a rollback), or the mapped error, logged here once with func.
  * reset(arg) runs after every abort, so arg holds no allocations unless
- * STORE_OK is returned.
+ * STORE_OK is returned. In SYNC mode it returns STORE_OK or
+ * STORE_CONDITION only once the log is on disk past everything the
+ * transaction wrote or read (see store_commit).
  *
  * The clock is read at the start of every attempt, never once per call: a
  * test-and-set retried for seconds must not match a value that expired
@@ -211,13 +333,18 @@ int
 store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
+	struct timespec t0;
+	char ebuf[128];
 	DB_TXN *txn;
-	int64_t now_ms;
+	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
 
 	tls_nospace = 0;
 	ret = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (attempt = 0; attempt < RETRY_MAX; attempt++) {
+		if ((left_ms = s->retry_budget_ms - elapsed_ms(&t0)) <= 0)
+			break;
 		if (attempt > 0)
 			backoff(attempt);
 		txn = NULL;
@@ -226,6 +353,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 		    (flags & RUN_READ_COMMITTED) ? DB_READ_COMMITTED : 0);
 		if (ret != 0)
 			goto fail;
+		/* A lock wait may not outlast what is left of the budget. */
+		(void)txn->set_timeout(txn, (db_timeout_t)(left_ms < 1 ? 1000 :
+		    left_ms * 1000), DB_SET_TXN_TIMEOUT);
 		/* Make the sweeper the deadlock detector's first victim. */
 		if (flags & RUN_BACKGROUND)
 			(void)txn->set_priority(txn, 0);
@@ -237,14 +367,18 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			reset(arg);
 			continue;
 		}
 		if (ret == 0 && !rollback) {
 			/* The handle is gone after commit, whatever it says. */
-			if ((ret = txn->commit(txn, 0)) == 0) {
+			if ((ret = (flags & RUN_READ_ONLY) ?
+			    txn->commit(txn, 0) : store_commit(s, txn, flags)) ==
+			    0) {
 				ctr_add(&s->ctr.commits, 1);
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				return STORE_OK;
 			}
 			ctr_add(&s->ctr.aborts, 1);
@@ -252,34 +386,45 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			if (tret == DB_RUNRECOVERY)
 				store_panic(func, tret);
 			if (ret == 0) {
+				/* A failed condition shows what it read. */
+				if ((ret = run_wait(s, flags)) != 0)
+					goto fail;
 				reset(arg);
 				return STORE_CONDITION;
 			}
 		}
 		reset(arg);
-		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED)
+		/*
+		 * ENOMEM here is the lock table running out of locks while
+		 * other large transactions hold many: they will release them,
+		 * so it is retried like a conflict, and is a 503 at worst.
+		 */
+		if (ret != DB_LOCK_DEADLOCK && ret != DB_LOCK_NOTGRANTED &&
+		    ret != ENOMEM)
 			goto fail;
 		ctr_add(&s->ctr.deadlocks, 1);
 	}
 	if (!(flags & RUN_BACKGROUND)) {
 		ctr_add(&s->ctr.busy, 1);
-		log_warn("%s: gave up after %d deadlocks", func, RETRY_MAX);
+		log_warn("%s: gave up after %d attempts in %lld ms", func,
+		    attempt, (long long)elapsed_ms(&t0));
 	}
 	return STORE_BUSY;
 fail:
 	reset(arg);
 	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
 		ctr_add(&s->ctr.nospace, 1);
-		log_error("%s: %s: disk full", func, db_strerror(ret));
+		log_error("%s: %s: disk full", func,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
 		store_panic(func, ret);
-	log_error("%s: %s", func, db_strerror(ret));
+	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
 	return STORE_ERROR;
 }
 
@@ -563,8 +708,8 @@ store_get(struct store *s, const char *key, size_t klen,
 	c.key = key;
 	c.klen = klen;
 	c.out = out;
-	ret = store_run(s, RUN_READ_COMMITTED, get_body, get_reset, &c,
-	    __func__);
+	ret = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, get_body,
+	    get_reset, &c, __func__);
 	if (ret == STORE_OK && !out->found)
 		ret = STORE_NOTFOUND;
 	return ret;
@@ -820,10 +965,14 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 {
 	struct exec_ctx c;
 	size_t i;
-	int ret;
+	int flags = RUN_READ_ONLY, ret;
 
 	if (n == 0)
 		return STORE_OK;
+	/* Gets only: a commit that writes nothing must not count as one. */
+	for (i = 0; i < n; i++)
+		if (ops[i].type != OP_GET)
+			flags = 0;
 	c.order = NULL;
 	if (n > 1) {
 		c.order = xcalloc(n, sizeof(*c.order));
@@ -839,7 +988,7 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.failed = 0;
 	memset(&c.fail, 0, sizeof(c.fail));
 	memset(results, 0, n * sizeof(*results));
-	ret = store_run(s, 0, exec_body, exec_reset, &c, __func__);
+	ret = store_run(s, flags, exec_body, exec_reset, &c, __func__);
 	free(c.order);
 	if (ret == STORE_CONDITION && c.fail.err != OP_ERR_NONE) {
 		results[c.failed] = c.fail;
@@ -858,11 +1007,16 @@ struct list_ctx {
 	const char		*start;		/* first key that may qualify */
 	size_t			 slen;
 	size_t			 limit;
+	size_t			 budget;	/* value bytes a page may hold */
 	struct store_item	*items;
 	size_t			 n;
 	size_t			 cap;
+	size_t			 bytes;		/* value bytes in items */
 	int			 more;
-	int			 keys_only;	/* read headers, not values */
+	/* Where the scan stopped early (expired run): resume after it. */
+	char			*stop;
+	size_t			 stoplen;
+	int			 keys_only;	/* copy no values */
 };
 
 /* Returns <0, 0, >0 as a sorts before, equal to, after b in btree order. */
@@ -903,8 +1057,62 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
 }
 
 /*
+ * Takes one record of the walk: returns 1 to go on, 0 when the page is
+ * complete. Sets *bad for a record too short to hold its header.
+ */
+static int
+list_take(struct list_ctx *c, int64_t now_ms, const DBT *k, const DBT *d,
+    size_t *examined, int *bad)
+{
+	int64_t expires;
+	size_t vlen;
+
+	if (k->size < c->plen || memcmp(k->data, c->prefix, c->plen) != 0)
+		return 0;			/* past the prefix: the end */
+	if (d->size < HDR_LEN) {
+		*bad = 1;
+		return 0;
+	}
+	(*examined)++;
+	expires = (int64_t)be64_get(d->data);
+	if (!is_expired(expires, now_ms)) {
+		/* A keys-only page copies no values: only the limit bounds it. */
+		vlen = c->keys_only ? 0 : d->size - HDR_LEN;
+		if (c->n == c->limit ||
+		    (c->n > 0 && c->bytes + vlen > c->budget)) {
+			c->more = 1;		/* resume after the last item */
+			return 0;
+		}
+		list_add(c, k, d, expires);
+		c->bytes += vlen;
+	}
+	if (*examined >= c->limit + LIST_SCAN_EXTRA) {
+		/* Resume after this record, the last one examined. */
+		c->more = 1;
+		c->stop = xmemdup(k->data, k->size);
+		c->stoplen = k->size;
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * Walks the primary from c->start while keys carry the prefix, copying live
- * records until limit, then reading only expiry headers to decide `more`.
+ * records until limit, then looking for one more to decide `more`.
+ *
+ * Records come in bulk (DB_MULTIPLE_KEY: as many as fit in the buffer per
+ * call). Reading them one DB_NEXT at a time cost more than half of a list
+ * request's CPU in Berkeley DB's per-call cursor duplication, cleanup and
+ * mutexes (perf, list of 100 at 32 connections).
+ *
+ * A page is bounded twice, because it holds its read locks (and a reply
+ * buffer) until it ends. In bytes: it stops before a value that would take
+ * its values past c->budget, unless that value would be alone (a single
+ * large value is still returned). In work: it examines at most
+ * LIST_SCAN_EXTRA records beyond the limit, so a long run of expired
+ * records the sweeper has not reached yet cannot stall writers; it then
+ * stops with `more` set and the last key examined in c->stop, and the
+ * caller's cursor resumes after it (a page may be short, even empty).
  */
 static int
 list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
@@ -912,50 +1120,61 @@ list_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 {
 	struct list_ctx *c = arg;
 	DBC *cur = NULL;
-	DBT k, d;
-	int64_t expires;
+	DBT k, d, rk, rd;
+	unsigned char kbuf[LIST_KEY_MAX];
+	size_t examined = 0, size = LIST_BULK_BYTES;
+	void *p;
 	u_int32_t how;
-	int ret, tret;
+	int ret, tret, go = 1, bad = 0;
 
+	if (c->slen > sizeof(kbuf))
+		return EINVAL;
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	/* DB_SET_RANGE writes the found key back: k owns a malloc'd copy. */
-	k.data = xmemdup(c->start, c->slen);
+	memset(&rk, 0, sizeof(rk));
+	memset(&rd, 0, sizeof(rd));
+	memcpy(kbuf, c->start, c->slen);
+	k.data = kbuf;
 	k.size = (u_int32_t)c->slen;
-	k.flags = DB_DBT_REALLOC;
-	d.flags = DB_DBT_REALLOC;
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	d.data = xmalloc(size);
+	d.ulen = (u_int32_t)size;
+	d.flags = DB_DBT_USERMEM;
 	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
 		goto done;
-	for (how = DB_SET_RANGE;; how = DB_NEXT) {
-		if (c->n == c->limit || c->keys_only) {
-			/* Only liveness matters now: read the header alone. */
-			d.flags = DB_DBT_REALLOC | DB_DBT_PARTIAL;
-			d.doff = 0;
-			d.dlen = HDR_LEN;
-		}
-		if ((ret = cur->get(cur, &k, &d, how)) != 0)
-			break;
-		if (k.size < c->plen || memcmp(k.data, c->prefix, c->plen) != 0)
-			break;
-		if (d.size < HDR_LEN) {
-			ret = DB_VERIFY_BAD;
-			break;
-		}
-		expires = (int64_t)be64_get(d.data);
-		if (is_expired(expires, now_ms))
+	for (how = DB_SET_RANGE; go;) {
+		ret = cur->get(cur, &k, &d, how | DB_MULTIPLE_KEY);
+		if (ret == DB_BUFFER_SMALL) {
+			/* One record is larger than the buffer: grow, retry. */
+			size = ((size_t)d.size + 2 * LIST_BULK_BYTES) &
+			    ~(size_t)1023;
+			free(d.data);
+			d.data = xmalloc(size);
+			d.ulen = (u_int32_t)size;
 			continue;
-		if (c->n == c->limit) {
-			c->more = 1;
-			break;
 		}
-		list_add(c, &k, &d, expires);
+		if (ret != 0)
+			break;
+		how = DB_NEXT;
+		DB_MULTIPLE_INIT(p, &d);
+		for (;;) {
+			DB_MULTIPLE_KEY_NEXT(p, &d, rk.data, rk.size, rd.data,
+			    rd.size);
+			if (p == NULL)
+				break;
+			if (!(go = list_take(c, now_ms, &rk, &rd, &examined,
+			    &bad)))
+				break;
+		}
 	}
-	if (ret == DB_NOTFOUND)
+	if (bad)
+		ret = DB_VERIFY_BAD;
+	else if (ret == DB_NOTFOUND)
 		ret = 0;
 done:
 	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
 		ret = tret;
-	free(k.data);
 	free(d.data);
 	return ret;
 }
@@ -968,8 +1187,11 @@ list_reset(void *arg)
 
 	store_items_free(c->items, c->n);
 	c->items = NULL;
-	c->n = c->cap = 0;
+	c->n = c->cap = c->bytes = 0;
 	c->more = 0;
+	free(c->stop);
+	c->stop = NULL;
+	c->stoplen = 0;
 }
 
 /*
@@ -979,7 +1201,8 @@ list_reset(void *arg)
 static int
 list_run(struct store *s, const char *prefix, size_t plen,
     const char *after, size_t alen, size_t limit, int keys_only,
-    struct store_item **items, size_t *n, int *more)
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
 {
 	struct list_ctx c;
 	char *succ = NULL;
@@ -988,11 +1211,16 @@ list_run(struct store *s, const char *prefix, size_t plen,
 	*items = NULL;
 	*n = 0;
 	*more = 0;
+	if (next != NULL) {
+		*next = NULL;
+		*nlen = 0;
+	}
 	memset(&c, 0, sizeof(c));
 	c.keys_only = keys_only;
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
+	c.budget = s->list_bytes;
 	c.start = c.prefix;
 	c.slen = plen;
 	if (after != NULL && alen > 0) {
@@ -1008,13 +1236,22 @@ list_run(struct store *s, const char *prefix, size_t plen,
 			c.slen = alen + 1;
 		}
 	}
-	ret = store_run(s, 0, list_body, list_reset, &c, __func__);
+	ret = store_run(s, RUN_READ_ONLY, list_body, list_reset, &c, __func__);
 	free(succ);
 	if (ret != STORE_OK)
 		return ret;
 	*items = c.items;
 	*n = c.n;
 	*more = c.more;
+	if (c.more && c.stop == NULL && c.n > 0) {
+		c.stop = xmemdup(c.items[c.n - 1].key, c.items[c.n - 1].klen);
+		c.stoplen = c.items[c.n - 1].klen;
+	}
+	if (next != NULL) {
+		*next = c.stop;
+		*nlen = c.stoplen;
+	} else
+		free(c.stop);
 	return STORE_OK;
 }
 
@@ -1022,20 +1259,27 @@ list_run(struct store *s, const char *prefix, size_t plen,
 int
 store_list(struct store *s, const char *prefix, size_t plen,
     const char *after, size_t alen, size_t limit,
-    struct store_item **items, size_t *n, int *more)
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
 {
 	return list_run(s, prefix, plen, after, alen, limit, 0, items, n,
-	    more);
+	    more, next, nlen);
 }
 
-/* Lists records without reading their values (see store.h). */
+/*
+ * Lists records without copying their values (see store.h). The bulk
+ * reads of list_body still bring the values into its buffer (Berkeley DB
+ * has no partial bulk read), but nothing is copied per item, and the byte
+ * budget of a page does not apply.
+ */
 int
 store_list_keys(struct store *s, const char *prefix, size_t plen,
     const char *after, size_t alen, size_t limit,
-    struct store_item **items, size_t *n, int *more)
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
 {
 	return list_run(s, prefix, plen, after, alen, limit, 1, items, n,
-	    more);
+	    more, next, nlen);
 }
 
 /* store_delete_prefix */
@@ -1284,8 +1528,8 @@ check_reset(void *arg)
 int
 store_check(struct store *s)
 {
-	return store_run(s, RUN_READ_COMMITTED, check_body, check_reset, NULL,
-	    __func__);
+	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body,
+	    check_reset, NULL, __func__);
 }
 
 /* Maintenance */
@@ -1294,6 +1538,7 @@ store_check(struct store *s)
 static void
 maintain(struct store *s, int checkpoint)
 {
+	char ebuf[128];
 	int ret, rejected;
 
 	store_test_panic_poll(s);
@@ -1301,7 +1546,8 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("lock_detect", ret);
-		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+		log_warn("%s: lock_detect: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	/* Errors are logged inside; the next tick tries again. */
 	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
@@ -1309,13 +1555,15 @@ maintain(struct store *s, int checkpoint)
 	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("log_flush", ret);
-		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+		log_error("%s: log_flush: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint &&
 	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("txn_checkpoint", ret);
-		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+		log_error("%s: txn_checkpoint: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint)
 		store_log_trim(s);
@@ -1759,7 +2007,11 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	*out = NULL;
 	s = xcalloc(1, sizeof(*s));
 	s->durability = cfg->durability;
+	s->list_bytes = cfg->list_bytes ? cfg->list_bytes :
+	    STORE_LIST_BYTES_DEFAULT;
 	s->clock = cfg->clock != NULL ? cfg->clock : store_now_ms;
+	s->retry_budget_ms = cfg->retry_budget_ms ? cfg->retry_budget_ms :
+	    RETRY_BUDGET_MS;
 	if (cfg->test_panic_file != NULL)
 		s->test_panic_file = xmemdup(cfg->test_panic_file,
 		    strlen(cfg->test_panic_file));
@@ -1807,6 +2059,12 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	/* The service guards its log for hot backups and cleans after them. */
 	s->guard_logs = cfg->background;
 	store_log_trim(s);
+	if (cfg->durability == STORE_DURABLE_SYNC) {
+		s->flush_hook = cfg->flush_hook;
+		s->flush_hook_arg = cfg->flush_hook_arg;
+		flush_init(&s->gc, store_flush, s);
+		s->gc_init = 1;
+	}
 	if (cfg->background && (ret = maintain_start(s)) != 0) {
 		log_error("%s: maintenance thread: %s", __func__,
 		    strerror(ret));
@@ -1865,6 +2123,8 @@ store_close(struct store *s)
 	if (s->env != NULL && (ret = s->env->close(s->env, 0)) != 0)
 		log_error("%s: close environment: %s", __func__,
 		    db_strerror(ret));
+	if (s->gc_init)
+		flush_destroy(&s->gc);
 	free(s->home);
 	free(s->test_panic_file);
 	free(s);

@@ -15,10 +15,12 @@
  * read "now" from the configured clock at the start of every transaction
  * attempt, so a call retried after deadlocks judges expiry by the time of
  * the attempt that commits; store_sweep and store_audit take an explicit
- * now_ms. Every write is
- * committed before the function returns STORE_OK. Deadlocks are retried
- * inside; when retries run out the call returns STORE_BUSY with nothing
- * applied. Functions are safe to call from many threads at once.
+ * now_ms. Every write is committed before the function returns STORE_OK,
+ * and in SYNC mode nothing a function returns (a write's success, a value
+ * read, a failed condition) comes back before the log is on disk past it:
+ * a caller may reply with it at once. Deadlocks are retried inside; when
+ * retries or the time allowed for them (retry_budget_ms) run out the call
+ * returns STORE_BUSY with nothing applied. Functions are safe to call from many threads at once.
  */
 #ifndef KV_STORE_H
 #define KV_STORE_H
@@ -72,12 +74,26 @@ struct store_cfg {
 	 */
 	int64_t			(*clock)(void);
 	/*
+	 * The most time one call may spend retrying conflicts and waiting
+	 * for locks before it returns STORE_BUSY; 0 = 10 s, well below
+	 * nginx's fastcgi_read_timeout. Tests set it lower.
+	 */
+	unsigned		 retry_budget_ms;
+	/*
 	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
 	 * file of this name appears, the maintenance thread removes it and
 	 * puts the environment in Berkeley DB's panic state, as a real
 	 * failure would. NULL (the default) disables the hook.
 	 */
 	const char		*test_panic_file;
+	/*
+	 * Tests only: called before every group flush of the log in SYNC
+	 * mode (it may sleep, to hold a commit in memory for a while).
+	 */
+	void			(*flush_hook)(void *);
+	void			*flush_hook_arg;
+	/* Value bytes a list page may hold; 0 = STORE_LIST_BYTES_DEFAULT. */
+	size_t			 list_bytes;
 };
 
 /*
@@ -101,6 +117,8 @@ int	store_is_log_file(const char *name);
 
 /* The Berkeley DB cache when store_cfg.cache_bytes is 0: 24 MiB. */
 #define STORE_CACHE_DEFAULT	25165824
+/* Value bytes of a list page when store_cfg.list_bytes is 0: 8 MiB. */
+#define STORE_LIST_BYTES_DEFAULT	8388608
 
 struct store_item {
 	char	*key;	/* NUL-terminated copy, klen bytes */
@@ -148,19 +166,28 @@ int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
 /*
  * Lists up to limit live records whose key starts with prefix, in
  * ascending byte order, starting strictly after key `after` (NULL/0 = from
- * the start). *items is malloc'd (free with store_items_free); *more is set
- * to 1 if at least one further live matching record exists. A page is read
- * in one serializable transaction, so it never shows part of a batch.
+ * the start). *items is malloc'd (free with store_items_free). A page is
+ * read in one serializable transaction, so it never shows part of a batch.
+ *
+ * A page also ends early, before limit, when its values would pass the
+ * configured byte budget (cfg.list_bytes; a first value larger than the
+ * budget is still returned, alone) or after it examined limit + 1000
+ * records (a run of expired ones), so it may hold few items or none.
+ * *more is 1 when the walk should go on: then *next (malloc'd, the
+ * caller's; not returned when next is NULL) is the key to resume strictly
+ * after, the last key examined. *more = 0 means the end.
  */
 int	store_list(struct store *, const char *prefix, size_t plen,
 	    const char *after, size_t alen, size_t limit,
-	    struct store_item **items, size_t *n, int *more);
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
 void	store_items_free(struct store_item *, size_t n);
 
 /* As store_list, without reading values: items have val NULL, vlen 0. */
 int	store_list_keys(struct store *, const char *prefix, size_t plen,
 	    const char *after, size_t alen, size_t limit,
-	    struct store_item **items, size_t *n, int *more);
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
 
 /*
  * Deletes up to limit records whose key starts with prefix (plen > 0),

@@ -14,6 +14,7 @@
 
 #include <db.h>
 
+#include "flush.h"
 #include "store.h"
 
 #define EXP_LEN		8		/* big-endian expiry: the index key */
@@ -24,6 +25,7 @@
 /* store_run() flags. */
 #define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
 #define RUN_BACKGROUND	0x02	/* sweeper: preferred deadlock victim, quiet */
+#define RUN_READ_ONLY	0x04	/* writes nothing: no commit to count */
 
 /*
  * Event counters for store_stats(), bumped with relaxed atomics so that
@@ -52,8 +54,15 @@ struct store {
 	char			*home;
 	int			 guard_logs;	/* see store_log_trim */
 	int64_t			(*clock)(void);	/* ms since the epoch */
+	int64_t			 retry_budget_ms; /* see store_run */
 	char			*test_panic_file; /* store_cfg's, copied */
 	struct store_counters	 ctr;
+	/* Group commit in SYNC mode; flush_init'ed when gc_init is set. */
+	struct flush		 gc;
+	int			 gc_init;
+	void			(*flush_hook)(void *);
+	void			*flush_hook_arg;
+	size_t			 list_bytes;	/* value bytes per list page */
 
 	pthread_t		 thread;
 	int			 thread_running;

@@ -175,10 +175,9 @@ store_log_trim(struct store *s)
 		 * and frees the space the service needs most.
 		 */
 		if (fd < 0 && errno != ENOSPC && errno != EDQUOT) {
-			if (strerror_r(errno, eb, sizeof(eb)) != 0)
-				snprintf(eb, sizeof(eb), "error %d", errno);
 			log_warn("%s: %s/%s: %s; log files are kept", __func__,
-			    s->home, BACKUP_LOGS_LOCK_FILE, eb);
+			    s->home, BACKUP_LOGS_LOCK_FILE,
+			    log_strerror(errno, eb, sizeof(eb)));
 			return;
 		}
 		if (fd >= 0 && (n = backup_clean_staging(s->home)) > 0)

@@ -29,6 +29,12 @@ under it) may or may not be there, but a batch is all or nothing: the N
 keys of a group always hold the same generation. A 503 means nothing was
 written.
 
+Reader threads meanwhile GET and list the clients' keys and record every
+value a reply showed. A value a client has seen must survive too: after
+each kill every key holds the value a reader saw or a later one (values
+only grow: sequence numbers, generations, counters). This is what catches
+a reply that showed a committed value before the log was on disk.
+
 Run:  make check-crash   (or KV_BINARY=... python3 tests/crash/crash.py)
 Environment: KV_TOP_SRCDIR, KV_BINARY, NGINX, SPAWN_FCGI (as for the
 integration tests), DB_VERIFY (default db5.3_verify), CRASH_CYCLES (service
@@ -53,6 +59,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 
 CLIENTS = 6
+READERS = 3
 SINGLE_KEYS = 6         # c<T>/s<J> per client
 GROUPS = 3              # batch groups per client
 GROUP_KEYS = 8          # keys written by one atomic batch
@@ -344,6 +351,92 @@ class Client(threading.Thread):
                 self.cas.acked_n + self.incr.acked_n)
 
 
+def order_of(key, v):
+    """Where a stored value stands among the values written to key: every
+    write to a key carries a larger number than the one before."""
+    if v is None:
+        return -1
+    if key.endswith("/cas"):
+        return v
+    if "/b" in key:
+        return v["gen"]
+    return v["seq"]
+
+
+class Reader(threading.Thread):
+    """Reads the writers' keys (GET and list) and remembers, per key, the
+    latest value a reply showed."""
+
+    def __init__(self, rid, target, gate, stop, seed):
+        super().__init__(name="reader-%d" % rid, daemon=True)
+        self.target = target
+        self.gate = gate
+        self.stop_ev = stop
+        self.rnd = random.Random(seed)
+        self.seen = {}          # key -> (order, value) of the latest seen
+        self.replies = 0
+        self.errors = []
+
+    def note(self, key, v):
+        o = order_of(key, v)
+        if key not in self.seen or o > self.seen[key][0]:
+            self.seen[key] = (o, v)
+
+    def read_one(self):
+        c = self.rnd.randrange(CLIENTS)
+        kind = self.rnd.randrange(4)
+        if kind == 0:
+            key = "c%d/s%d" % (c, self.rnd.randrange(SINGLE_KEYS))
+        elif kind == 1:
+            key = "c%d/b%d/%d" % (c, self.rnd.randrange(GROUPS),
+                                  self.rnd.randrange(GROUP_KEYS))
+        elif kind == 2:
+            key = "c%d/cas" % c
+        else:
+            st, js = call(self.target, "GET", "/list?limit=100&prefix=" +
+                          urllib.parse.quote("c%d/" % c, safe=""))
+            if st == 200:
+                self.replies += 1
+                for it in js["items"]:
+                    self.note(it["key"], it["value"])
+            return
+        st, js = call(self.target, "GET", "/get/" + urllib.parse.quote(key, safe=""))
+        if st == 200:
+            self.replies += 1
+            self.note(key, js["value"])
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            self.gate.enter(self.stop_ev)
+            if self.stop_ev.is_set():
+                break
+            try:
+                self.read_one()
+            except Exception as e:   # noqa: BLE001
+                if len(self.errors) < 5:
+                    self.errors.append("exception: %r" % e)
+                time.sleep(0.1)
+
+
+def verify_seen(port, readers, when):
+    """Checks that every value a reader saw survived, or a later one.
+    Returns (values checked, values lost, messages)."""
+    seen = {}
+    for r in readers:
+        for key, (o, v) in r.seen.items():
+            if key not in seen or o > seen[key][0]:
+                seen[key] = (o, v)
+    lost = 0
+    msgs = []
+    for key, (o, v) in sorted(seen.items()):
+        cur = get_value(port, key)
+        if order_of(key, cur) < o:
+            lost += 1
+            msgs.append("%s: %s holds %.80r, but a reply showed %.80r"
+                        % (when, key, cur, v))
+    return len(seen), lost, msgs
+
+
 def get_value(port, key):
     """The stored value of key (None if absent), retried while the service
     restarts. Raises when it never answers."""
@@ -468,8 +561,10 @@ def main():
     data_dir = tempfile.mkdtemp(prefix="kvcrash.", dir="/tmp")
     stack = None
     stop = threading.Event()
-    gate = Gate(CLIENTS)
+    gate = Gate(CLIENTS + READERS)
     clients = []
+    readers = []
+    observed = {"checked": 0, "lost": 0}
     failures = []
     tally = Tally()
     kills = stack_kills = 0
@@ -480,6 +575,10 @@ def main():
         # stored, before any new write can hide a loss.
         gate.wait_parked(REQUEST_TIMEOUT * 2)
         tally.add(verify(stack.port, clients, when))
+        n, lost, msgs = verify_seen(stack.port, readers, when)
+        observed["checked"] += n
+        observed["lost"] += lost
+        tally.failures.extend(msgs)
         gate.open()
 
     try:
@@ -488,7 +587,9 @@ def main():
         target = Target(stack.port)
         clients = [Client(i, target, gate, stop, seed * 100 + i)
                    for i in range(CLIENTS)]
-        for c in clients:
+        readers = [Reader(i, target, gate, stop, seed * 100 + 50 + i)
+                   for i in range(READERS)]
+        for c in clients + readers:
             c.start()
 
         # 1. The service alone, killed under load; scripts/stack restarts it.
@@ -523,7 +624,7 @@ def main():
         time.sleep(1.0)
         stop.set()
         gate.open()
-        for c in clients:
+        for c in clients + readers:
             c.join(REQUEST_TIMEOUT * 2)
             if c.is_alive():
                 failures.append("%s did not stop" % c.name)
@@ -536,8 +637,12 @@ def main():
         stack = harness.Stack(data_dir=data_dir)
         stack.start()
         tally.add(verify(stack.port, clients, "after a clean restart"))
+        n, lost, msgs = verify_seen(stack.port, readers, "after a clean restart")
+        observed["checked"] += n
+        observed["lost"] += lost
+        tally.failures.extend(msgs)
 
-        for c in clients:
+        for c in clients + readers:
             failures.extend("%s: %s" % (c.name, e) for e in c.errors)
         failures.extend(VERSIONS.errors[:20])
         # After the last restart, one more write of every key must still
@@ -563,6 +668,11 @@ def main():
             failures.append("%d writes got an unexpected status" % totals["other"])
         if acked == 0:
             failures.append("no write was acknowledged at all")
+        if sum(r.replies for r in readers) == 0:
+            failures.append("no read was answered at all")
+        log("readers: %d replies; observed values checked %d, lost %d"
+            % (sum(r.replies for r in readers), observed["checked"],
+               observed["lost"]))
         log("RESULT: cycles %d (service kills %d, whole-stack kills %d), "
             "acknowledged writes checked %d (every key checked %d times), "
             "lost %d, torn %d, db5.3_verify %s (%.0f s)"
@@ -582,8 +692,9 @@ def main():
             stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     failures = tally.failures + failures
-    if tally.lost or tally.torn:
-        failures.append("lost %d, torn %d" % (tally.lost, tally.torn))
+    if tally.lost or tally.torn or observed["lost"]:
+        failures.append("lost %d, torn %d, observed values lost %d"
+                        % (tally.lost, tally.torn, observed["lost"]))
     if failures:
         for f in failures[:50]:
             print("FAIL " + f.replace("\n", "\n    "))

@@ -117,7 +117,7 @@ wipe(void)
 	FUZZ_CHECK(store_sweep(store, INT64_MAX, SIZE_MAX, NULL) == STORE_OK);
 	do {
 		FUZZ_CHECK(store_list(store, "", 0, NULL, 0, 1000, &items, &n,
-		    &more) == STORE_OK);
+		    &more, NULL, NULL) == STORE_OK);
 		if (n == 0) {
 			store_items_free(items, n);
 			break;

@@ -441,7 +441,7 @@ def backup__long_hot_backup_over_many_checkpoints__keeps_every_log_file():
         f.write("set_lg_max 65536\n")
     bk = scratch("backup")
     with harness.Stack(env={"KV_TEST_CHECKPOINT_S": "1"}, data_dir=data) as s:
-        fill(s, 100, 10000)
+        fill(s, 150, 10000)
         with Writers(s) as w:
             w.wait_for(200)
             before = w.snapshot()
@@ -452,8 +452,9 @@ def backup__long_hot_backup_over_many_checkpoints__keeps_every_log_file():
             took = time.monotonic() - t0
             last = log_numbers(data)
         check(not w.errors, "writers failed: %s" % w.errors[:3])
+    print("  (backup took %.1f s over log files %d..%d)" % (took, first[-1], last[-1]))
     # The test means something only if the log moved on a lot meanwhile.
-    check(took > 4 and last[-1] - first[-1] >= 5,
+    check(took > 2 and last[-1] - first[-1] >= 5,
           "backup took %.1f s over log files %s..%s: too little to show anything"
           % (took, first[-1], last[-1]))
     items = backup_keys(bk)
@@ -461,7 +462,7 @@ def backup__long_hot_backup_over_many_checkpoints__keeps_every_log_file():
     missing = [k for k, v in before if items.get(k) != v]
     check(not missing, "%d writes acknowledged before the backup are missing, "
           "e.g. %s" % (len(missing), missing[:5]))
-    check(len([k for k in items if k.startswith("fill-")]) == 100, "fill keys lost")
+    check(len([k for k in items if k.startswith("fill-")]) == 150, "fill keys lost")
 
 
 @test

@@ -59,7 +59,8 @@ xlist(struct store *s, const char *p, size_t plen, const char *after,
     size_t *n, int *more)
 {
 	test_now = now;
-	return store_list(s, p, plen, after, alen, limit, items, n, more);
+	return store_list(s, p, plen, after, alen, limit, items, n, more, NULL,
+	    NULL);
 }
 
 static int
@@ -68,7 +69,8 @@ xlistk(struct store *s, const char *p, size_t plen, const char *after,
     size_t *n, int *more)
 {
 	test_now = now;
-	return store_list_keys(s, p, plen, after, alen, limit, items, n, more);
+	return store_list_keys(s, p, plen, after, alen, limit, items, n, more,
+	    NULL, NULL);
 }
 
 static int

@@ -3,9 +3,24 @@
 --   wrk ... -s bench/load.lua URL -- TARGET OP [check]
 --
 -- TARGET is kv (kvstore-fcgi and the hello-world responder, which answers
--- the same requests), webdis or etcd; OP is get, set, tas, batch or list.
--- Every system gets the same work: keys "k:00000".."k:09999" picked at
--- random, one 32-byte string value, lists of the 100 keys "l:000".."l:099".
+-- the same requests), webdis or etcd; OP is get, set, tas, batch, list,
+-- hotset or hottas. Every system gets the same work: keys "k:00000"..
+-- "k:09999" picked at random, one 32-byte string value, lists of the 100
+-- keys "l:000".."l:099".
+--
+-- The hot-key ops are what rate limits, sessions and counters do: hotset
+-- has every connection write the one key "hot"; hottas is the counter
+-- pattern on the one key "ctr", each request a compare-and-set from the
+-- last value this thread knows to that value + 1, learning the current
+-- value from a failed attempt (etcd: compare the key's version, which
+-- every put increments; Redis has no compare-and-set over webdis, so it
+-- runs INCR, its native counter). Its throughput is the SUCCESSFUL
+-- increments per second ("ok" below), not the attempts.
+--
+-- incr hits ONE key ("hotn") from every connection: kvstore-fcgi's POST
+-- /incr, Redis INCR through webdis, and for etcd, which has no increment,
+-- a txn that compares the key's version and puts (the compare-and-put a
+-- client loops on).
 -- Requests are built once in init(), so request() costs the load
 -- generator (which shares the cores with the servers) next to nothing.
 --
@@ -75,6 +90,24 @@ local scenarios = {
 		list = { once = function()
 			return wrk.format("GET", "/list?prefix=l:&limit=100")
 		end, expect = '"count":100' },
+		hotset = { once = function()
+			return wrk.format("POST", "/set", json,
+			    '{"key":"hot","value":"' .. VALUE .. '"}')
+		end, expect = '"success":true' },
+		hottas = { counter = function(n)
+			return wrk.format("POST", "/test-and-set", json,
+			    '{"key":"ctr","oldValue":' .. n .. ',"newValue":' ..
+			    (n + 1) .. '}')
+		end, learn = function(body, n)
+			if body:find('"conditionMet":true', 1, true) then
+				return n + 1, true
+			end
+			local cur = body:match('"current":{"value":(%d+)')
+			return cur and tonumber(cur) or n, false
+		end, expect = '"conditionMet"' },
+		incr = { once = function()
+			return wrk.format("POST", "/incr", json, '{"key":"hotn"}')
+		end, expect = '"success":true' },
 		-- Random reads over the 200,000 keys "b:000000".. of the memory
 		-- phase, built per request (too many to build in advance).
 		getwide = { dynamic = function()
@@ -97,6 +130,17 @@ local scenarios = {
 			return wrk.format("POST", "/", form,
 			    "MSET/" .. table.concat(args, "/"))
 		end, expect = '"OK"' },
+		hotset = { once = function()
+			return wrk.format("GET", "/SET/hot/" .. VALUE)
+		end, expect = '"OK"' },
+		hottas = { counter = function(n)
+			return wrk.format("GET", "/INCR/ctr")
+		end, learn = function(body, n)
+			return n, body:find('"INCR":', 1, true) ~= nil
+		end, expect = '"INCR"' },
+		incr = { once = function()
+			return wrk.format("GET", "/INCR/hotn")
+		end, expect = '"INCR":' },
 	},
 	etcd = {
 		get = { each = function(i)
@@ -125,11 +169,39 @@ local scenarios = {
 			return wrk.format("POST", "/v3/kv/txn", json,
 			    '{"success":[' .. table.concat(ops, ",") .. ']}')
 		end, expect = '"succeeded":true' },
+		incr = { once = function()
+			local k = b64("hotn")
+			return wrk.format("POST", "/v3/kv/txn", json,
+			    '{"compare":[{"key":"' .. k .. '","result":"GREATER",' ..
+			    '"target":"VERSION","version":"-1"}],' ..
+			    '"success":[{"requestPut":{"key":"' .. k ..
+			    '","value":"' .. b64("1") .. '"}}]}')
+		end, expect = '"succeeded":true' },
 		list = { once = function()
 			return wrk.format("POST", "/v3/kv/range", json,
 			    '{"key":"' .. b64("l:") .. '","range_end":"' ..
 			    b64("l;") .. '","limit":100}')
 		end, expect = '"count":"100"' },
+		hotset = { once = function()
+			return wrk.format("POST", "/v3/kv/put", json,
+			    '{"key":"' .. b64("hot") .. '","value":"' ..
+			    b64(VALUE) .. '"}')
+		end, expect = '"revision"' },
+		hottas = { counter = function(n)
+			local k = b64("ctr")
+			return wrk.format("POST", "/v3/kv/txn", json,
+			    '{"compare":[{"key":"' .. k .. '","result":"EQUAL",' ..
+			    '"target":"VERSION","version":"' .. n .. '"}],' ..
+			    '"success":[{"requestPut":{"key":"' .. k ..
+			    '","value":"' .. b64(tostring(n + 1)) .. '"}}],' ..
+			    '"failure":[{"requestRange":{"key":"' .. k .. '"}}]}')
+		end, learn = function(body, n)
+			if body:find('"succeeded":true', 1, true) then
+				return n + 1, true
+			end
+			local cur = body:match('"version":"(%d+)"')
+			return cur and tonumber(cur) or 0, false
+		end, expect = '"header"' },
 	},
 }
 
@@ -153,7 +225,15 @@ function init(args)
 	-- in lockstep.
 	math.randomseed(os.time() * 1000 + (thread_id or 0))
 	reqs = {}
-	if s.dynamic then
+	known, ok = 0, 0
+	if s.counter then
+		-- Every request depends on the last reply: parsed even in
+		-- timed rounds, for every system alike.
+		request = function()
+			return s.counter(known)
+		end
+		learn = s.learn
+	elseif s.dynamic then
 		request = s.dynamic
 	elseif s.each then
 		for i = 0, NKEYS - 1 do
@@ -178,7 +258,8 @@ function init(args)
 	nreqs = math.max(#reqs, 1)
 	expect = s.expect
 	checked, bad = 0, 0
-	if args[3] ~= "check" then
+	check = args[3] == "check"
+	if not check and not s.counter then
 		response = nil
 	end
 end
@@ -188,6 +269,16 @@ function request()
 end
 
 function response(status, headers, body)
+	if learn ~= nil and status == 200 then
+		local good
+		known, good = learn(body, known)
+		if good then
+			ok = ok + 1
+		end
+	end
+	if not check then
+		return
+	end
 	checked = checked + 1
 	if status ~= 200 or not body:find(expect, 1, true) then
 		bad = bad + 1
@@ -200,16 +291,17 @@ end
 
 -- One machine-readable line for bench/driver.py.
 function done(summary, latency, requests)
-	local checked_n, bad_n = 0, 0
+	local checked_n, bad_n, ok_n = 0, 0, 0
 	for _, t in ipairs(threads) do
 		checked_n = checked_n + (t:get("checked") or 0)
 		bad_n = bad_n + (t:get("bad") or 0)
+		ok_n = ok_n + (t:get("ok") or 0)
 	end
 	local e = summary.errors
 	io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d " ..
-	    "p99_us=%d max_us=%d errors=%d checked=%d bad=%d\n",
+	    "p99_us=%d max_us=%d errors=%d checked=%d bad=%d ok=%d\n",
 	    summary.requests, summary.duration, latency:percentile(50),
 	    latency:percentile(99), latency.max,
 	    e.connect + e.read + e.write + e.status + e.timeout,
-	    checked_n, bad_n))
+	    checked_n, bad_n, ok_n))
 end

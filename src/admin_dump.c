@@ -21,8 +21,8 @@ cmd_dump(struct admin *a, int argc, char **argv)
 	struct store_item *items = NULL;
 	struct admin_handle h;
 	struct buf line;
-	char *after = NULL;
-	size_t n = 0, alen = 0, i;
+	char *after = NULL, *next = NULL;
+	size_t n = 0, alen = 0, nlen = 0, i;
 	int more = 1, rc = 1, r;
 
 	buf_init(&line);
@@ -30,7 +30,12 @@ cmd_dump(struct admin *a, int argc, char **argv)
 		goto out;
 	while (more) {
 		r = store_list(h.store, "", 0, after, alen, DUMP_PAGE, &items,
-		    &n, &more);
+		    &n, &more, &next, &nlen);
+		/* A page may be short, even empty: resume where it stopped. */
+		free(after);
+		after = next;
+		alen = nlen;
+		next = NULL;
 		if (r != STORE_OK) {
 			admin_warn("reading the store: %s", store_strerror(r));
 			goto out;
@@ -39,17 +44,13 @@ cmd_dump(struct admin *a, int argc, char **argv)
 			buf_reset(&line);
 			buf_addc(&line, '{');
 			codec_put_item(&line, items[i].key, items[i].klen,
-			    items[i].val, items[i].vlen, items[i].expires);
+			    items[i].val, items[i].vlen, items[i].expires,
+			    items[i].version);
 			buf_adds(&line, "}\n");
 			if (fwrite(line.data, 1, line.len, stdout) != line.len) {
 				admin_warn("writing: %s", strerror(errno));
 				goto out;
 			}
-		}
-		if (n > 0) {
-			free(after);
-			after = xmemdup(items[n - 1].key, items[n - 1].klen);
-			alen = items[n - 1].klen;
 		}
 		store_items_free(items, n);
 		items = NULL;

@@ -37,6 +37,7 @@ struct setting {
 #define MAX_BODY_DEFAULT	2097152
 #define MAX_BATCH_OPS_DEFAULT	128
 #define LIST_MAX_DEFAULT	1000
+#define MAX_REPLY_MEMORY_DEFAULT 268435456	/* 256 MiB, as inflight.c */
 
 static const struct setting settings[] = {
 	{ "data-dir", "KV_DATA_DIR", T_STRING, OFF(data_dir), 0, 0,
@@ -53,16 +54,29 @@ static const struct setting settings[] = {
 	{ "max-value", "KV_MAX_VALUE", T_SIZE, OFF(max_value), 16,
 	    1ULL << 30, DFLT(CONFIG_MAX_VALUE),
 	    "largest stored value (compact JSON), in bytes" },
+	/*
+	 * At most 10000: one batch is one transaction, and the lock table
+	 * (store.c, 100,000 locks) must hold two of the largest at once, at
+	 * up to 4 locks per operation; above that a batch would fail with
+	 * a 500 instead of being refused with a 400.
+	 */
 	{ "max-batch-ops", "KV_MAX_BATCH_OPS", T_SIZE, OFF(max_batch_ops), 1,
-	    100000, DFLT(MAX_BATCH_OPS_DEFAULT),
+	    10000, DFLT(MAX_BATCH_OPS_DEFAULT),
 	    "most operations in one batch" },
 	{ "list-max", "KV_LIST_MAX", T_SIZE, OFF(list_max), 1, 100000,
 	    DFLT(LIST_MAX_DEFAULT), "largest ?limit= accepted by list" },
+	{ "list-bytes", "KV_LIST_BYTES", T_SIZE, OFF(list_bytes), 1024,
+	    1ULL << 30, DFLT(STORE_LIST_BYTES_DEFAULT),
+	    "value bytes after which a list page ends early" },
 	{ "max-depth", "KV_MAX_DEPTH", T_UINT, OFF(max_depth), 2, 1000,
 	    DFLT(CONFIG_MAX_DEPTH), "deepest JSON nesting accepted in a body" },
 	{ "cache-size", "KV_CACHE_SIZE", T_SIZE, OFF(cache_bytes), 1 << 20,
 	    1ULL << 40, DFLT(STORE_CACHE_DEFAULT),
 	    "Berkeley DB cache, in bytes" },
+	{ "max-reply-memory", "KV_MAX_REPLY_MEMORY", T_SIZE,
+	    OFF(max_reply_memory), 1 << 20, 1ULL << 40,
+	    DFLT(MAX_REPLY_MEMORY_DEFAULT), "memory all replies being built "
+	    "may hold at once, in bytes; past it, 503 + Retry-After" },
 	{ "cors-origin", "KV_CORS_ORIGIN", T_STRING, OFF(cors_origin), 0, 0,
 	    "*", "value of Access-Control-Allow-Origin" },
 	{ "log-level", "KV_LOG_LEVEL", T_LOGLEVEL, OFF(log_level), 0, 0,
@@ -99,6 +113,7 @@ config_defaults(struct config *c)
 	c->max_value = CONFIG_MAX_VALUE;
 	c->max_batch_ops = MAX_BATCH_OPS_DEFAULT;
 	c->list_max = LIST_MAX_DEFAULT;
+	c->list_bytes = STORE_LIST_BYTES_DEFAULT;
 	c->max_depth = CONFIG_MAX_DEPTH;
 	/*
 	 * The cache lives in the process's heap and fills up as the store
@@ -107,6 +122,7 @@ config_defaults(struct config *c)
 	 * as fast, the kernel's page cache serving what this one misses.
 	 */
 	c->cache_bytes = STORE_CACHE_DEFAULT;
+	c->max_reply_memory = MAX_REPLY_MEMORY_DEFAULT;
 	c->cors_origin = "*";
 	c->log_level = LOG_LVL_INFO;
 }

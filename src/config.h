@@ -19,8 +19,10 @@ struct config {
 	size_t			 max_value;	/* KV_MAX_VALUE, bytes */
 	size_t			 max_batch_ops;	/* KV_MAX_BATCH_OPS */
 	size_t			 list_max;	/* KV_LIST_MAX: largest ?limit= */
+	size_t			 list_bytes;	/* KV_LIST_BYTES: values per page */
 	unsigned		 max_depth;	/* KV_MAX_DEPTH: JSON nesting */
 	size_t			 cache_bytes;	/* KV_CACHE_SIZE, bytes */
+	size_t			 max_reply_memory; /* KV_MAX_REPLY_MEMORY, bytes */
 	const char		*cors_origin;	/* KV_CORS_ORIGIN */
 	enum log_level		 log_level;	/* KV_LOG_LEVEL */
 	const char		*tokens_file;	/* KV_TOKENS_FILE; NULL: no access control */

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "inflight.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -27,11 +28,11 @@ struct worker {
 	pthread_t			 tid;
 	const struct ctx		*ctx;
 	int				 listen_fd;
-	volatile sig_atomic_t		 in_accept;
+	volatile sig_atomic_t		 where;		/* enum server_wait */
 	volatile sig_atomic_t		 done;
 };
 
-/* SIGUSR1 only exists to interrupt accept(); the flag is already set. */
+/* SIGUSR1 only exists to interrupt a wait; the stop flag is already set. */
 static void
 on_wakeup(int sig)
 {
@@ -43,7 +44,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	server_loop(w->ctx, w->listen_fd, &w->in_accept);
+	server_loop(w->ctx, w->listen_fd, &w->where);
 	w->done = 1;
 	return NULL;
 }
@@ -105,12 +106,20 @@ lock_data_dir(const char *dir)
 		    "process", dir);
 }
 
-/* Asks the workers to stop and waits for them; in-flight requests finish. */
+/*
+ * Asks the workers to stop and waits for them; in-flight requests finish.
+ * A thread in accept() is woken at once. One reading a request it has
+ * accepted is left to finish it; only if it still waits after the grace
+ * period (an idle kept-alive connection, or libfcgi accepting again after
+ * a protocol error) is it woken too, which may drop what it was reading.
+ */
+#define STOP_GRACE_TICKS	100	/* of 20 ms: 2 s */
+
 static void
 stop_workers(struct worker *w, unsigned n)
 {
 	struct timespec tick = { 0, 20 * 1000 * 1000 };
-	unsigned i, running;
+	unsigned i, running, ticks = 0;
 
 	server_stop();
 	do {
@@ -119,12 +128,14 @@ stop_workers(struct worker *w, unsigned n)
 			if (w[i].done)
 				continue;
 			running++;
-			/* Only a thread waiting in accept() may be interrupted. */
-			if (w[i].in_accept)
+			if (w[i].where == SERVER_ACCEPT ||
+			    (w[i].where == SERVER_READ_REQUEST &&
+			    ticks >= STOP_GRACE_TICKS))
 				pthread_kill(w[i].tid, SIGUSR1);
 		}
 		if (running > 0)
 			nanosleep(&tick, NULL);
+		ticks++;
 	} while (running > 0);
 	for (i = 0; i < n; i++)
 		pthread_join(w[i].tid, NULL);
@@ -197,6 +208,7 @@ main(int argc, char **argv)
 	scfg.home = cfg.data_dir;
 	scfg.durability = cfg.durability;
 	scfg.cache_bytes = cfg.cache_bytes;
+	scfg.list_bytes = cfg.list_bytes;
 	scfg.background = 1;
 	/* Test only: see store_cfg.test_panic_file and the README. */
 	scfg.test_panic_file = getenv("KV_TEST_PANIC_FILE");
@@ -213,6 +225,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	inflight_set_limit(cfg.max_reply_memory);
 	ctx.store = store;
 	ctx.cfg = &cfg;
 	workers = xcalloc(cfg.threads, sizeof(*workers));

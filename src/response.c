@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "inflight.h"
 #include "response.h"
 #include "store.h"
 
@@ -15,11 +16,14 @@ static const struct {
 } reasons[] = {
 	{ 200, "OK" },
 	{ 204, "No Content" },
+	{ 304, "Not Modified" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 412, "Precondition Failed" },
 	{ 413, "Payload Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
@@ -45,7 +49,9 @@ resp_init(struct resp *r)
 	r->allow = NULL;
 	r->retry_after = 0;
 	r->challenge = 0;
+	r->etag = 0;
 	r->content_type = RESP_JSON;
+	r->held = 0;
 	buf_init(&r->body);
 }
 
@@ -55,6 +61,27 @@ resp_free(struct resp *r)
 	if (r == NULL)
 		return;
 	buf_free(&r->body);
+	inflight_give(r->held);
+	r->held = 0;
+}
+
+int
+resp_hold(struct resp *r, size_t n)
+{
+	switch (inflight_take(n)) {
+	case INFLIGHT_OK:
+		r->held += n;
+		return 0;
+	case INFLIGHT_BUSY:
+		resp_error(r, 503, "Too much reply data in flight, please "
+		    "retry");
+		r->retry_after = 1;
+		return -1;
+	default:
+		resp_error(r, 413, "Reply too large: ask for fewer or smaller "
+		    "values");
+		return -1;
+	}
 }
 
 void

@@ -2,7 +2,10 @@
  * server: the FastCGI side. Each worker thread runs server_loop() on the
  * shared listening socket; nothing here knows routes, keys or storage.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,9 @@
 #include "request.h"
 #include "route.h"
 #include "server.h"
+
+/* The most bytes handed to libfcgi in one call (it takes an int). */
+#define IO_CHUNK	((size_t)1 << 20)
 
 static volatile sig_atomic_t stopping;
 
@@ -69,7 +75,9 @@ read_body(FCGX_Request *rq, size_t max, char **body, size_t *len)
 		return 0;
 	p = xmalloc(want + 1);
 	while (got < want) {
-		n = FCGX_GetStr(p + got, (int)(want - got), rq->in);
+		/* In pieces: libfcgi takes lengths as int. */
+		n = FCGX_GetStr(p + got, (int)(want - got < IO_CHUNK ?
+		    want - got : IO_CHUNK), rq->in);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -86,6 +94,25 @@ read_body(FCGX_Request *rq, size_t max, char **body, size_t *len)
 	*body = p;
 	*len = got;
 	return 0;
+}
+
+/*
+ * Writes len bytes to a libfcgi stream, which takes lengths as int: in
+ * pieces, so that no length is ever cast past INT_MAX (a reply is also
+ * capped at INFLIGHT_REPLY_MAX, 1 GiB, when it is built).
+ */
+static void
+put_all(const char *p, size_t len, FCGX_Stream *out)
+{
+	size_t n;
+
+	while (len > 0) {
+		n = len < IO_CHUNK ? len : IO_CHUNK;
+		if (FCGX_PutStr(p, (int)n, out) != (int)n)
+			return;
+		p += n;
+		len -= n;
+	}
 }
 
 /*
@@ -116,16 +143,19 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)
 		buf_addf(&h, "Retry-After: %d\r\n", resp->retry_after);
-	if (resp->status != 204) {
+	if (resp->etag != 0)
+		buf_addf(&h, "ETag: \"%" PRIu64 "\"\r\n", resp->etag);
+	/* 204 and 304 carry no body, so no type or length either. */
+	if (resp->status != 204 && resp->status != 304) {
 		buf_addf(&h, "Content-Type: %s\r\n"
 		    "Cache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\n", resp->content_type != NULL ?
 		    resp->content_type : RESP_JSON, resp->body.len);
 	}
 	buf_adds(&h, "\r\n");
-	FCGX_PutStr(h.data, (int)h.len, rq->out);
-	if (resp->status != 204 && resp->body.len > 0)
-		FCGX_PutStr(resp->body.data, (int)resp->body.len, rq->out);
+	put_all(h.data, h.len, rq->out);
+	if (resp->status != 204 && resp->status != 304 && resp->body.len > 0)
+		put_all(resp->body.data, resp->body.len, rq->out);
 	if (FCGX_GetError(rq->out) != 0)
 		log_debug("client went away before the reply was written");
 	buf_free(&h);
@@ -207,33 +237,85 @@ finish(FCGX_Request *rq, int input_read)
 	FCGX_Finish_r(rq);
 }
 
+/*
+ * Accepts the next connection itself, so that the stop signal can
+ * interrupt accept() alone. Returns the connection, or -1 when stopping or
+ * after a failure (logged, with a pause so that it cannot spin a core).
+ */
+static int
+accept_conn(int listen_fd, volatile sig_atomic_t *where)
+{
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	char ebuf[128];
+	int fd;
+
+	*where = SERVER_ACCEPT;
+	/* A stop that came before the flag was set is seen here. */
+	if (stopping) {
+		*where = SERVER_BUSY;
+		return -1;
+	}
+	fd = accept(listen_fd, NULL, NULL);
+	*where = SERVER_BUSY;
+	if (fd >= 0 || stopping)
+		return fd;
+	switch (errno) {
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+		break;
+	default:
+		log_warn("FastCGI accept failed: %s",
+		    log_strerror(errno, ebuf, sizeof(ebuf)));
+		nanosleep(&pause, NULL);
+		break;
+	}
+	return -1;
+}
+
+/*
+ * The accept loop. libfcgi's FCGX_Accept_r both accepts and reads the
+ * request's parameters, and a signal sent to wake a thread blocked in it
+ * at shutdown could land during that read: libfcgi then closes the
+ * connection and the request is lost (nginx: 502). So the thread accepts
+ * with accept() itself, interruptible, and hands the connection to
+ * FCGX_Accept_r, which skips its own accept when rq.ipcFd is open. It
+ * sets keepConnection first, or FCGX_Accept_r's opening FCGX_Finish_r
+ * would close the new connection; the request's own flags replace it.
+ */
 void
-server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *in_accept)
+server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *where)
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 	FCGX_Request rq;
 	char ebuf[128];
+	int fd;
 
 	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
 		log_error("FCGX_InitRequest failed");
 		return;
 	}
 	while (!stopping) {
-		*in_accept = 1;
+		/* A kept-alive connection is reused without accepting. */
+		if (rq.ipcFd < 0) {
+			if ((fd = accept_conn(listen_fd, where)) < 0)
+				continue;
+			rq.ipcFd = fd;
+			rq.keepConnection = 1;
+		}
+		*where = SERVER_READ_REQUEST;
 		if (FCGX_Accept_r(&rq) < 0) {
-			*in_accept = 0;
+			*where = SERVER_BUSY;
 			if (stopping)
 				break;
-			/* A persistent accept error must not spin a core. */
 			log_warn("FastCGI accept failed: %s",
 			    log_strerror(errno, ebuf, sizeof(ebuf)));
 			nanosleep(&pause, NULL);
 			continue;
 		}
-		*in_accept = 0;
-		/* A kept-alive connection is reused without re-checking the flag. */
+		*where = SERVER_BUSY;
 		finish(&rq, serve(c, &rq));
 	}
-	*in_accept = 0;
-	FCGX_Free(&rq, 0);
+	*where = SERVER_BUSY;
+	FCGX_Free(&rq, rq.ipcFd >= 0);
 }

@@ -14,13 +14,25 @@
 int	server_init(void);
 
 /*
+ * Where a worker is, for the code that stops it: a signal may interrupt
+ * accept() at once, but a signal while libfcgi reads a connection's
+ * request (its parameters, or the next request on a kept-alive one) would
+ * fail that read and drop the request, which nginx answers with a 502.
+ */
+enum server_wait {
+	SERVER_BUSY = 0,	/* serving a request: never interrupt */
+	SERVER_ACCEPT,		/* in accept(): interrupt at once */
+	SERVER_READ_REQUEST,	/* in FCGX_Accept_r reading a request: only
+				   if it is still there after a grace period */
+};
+
+/*
  * Serves requests on listen_fd until server_stop() is called. Returns when
- * the thread has left accept and finished its in-flight request. While the
- * thread waits in accept, *in_accept is 1: only then may it be interrupted
- * with a signal (a signal during a request would break its socket reads).
+ * the thread has left accept and finished its in-flight request. *where
+ * says what the thread waits for (enum server_wait).
  */
 void	server_loop(const struct ctx *, int listen_fd,
-	    volatile sig_atomic_t *in_accept);
+	    volatile sig_atomic_t *where);
 
 /* Async-signal-safe: asks every loop to finish and stop accepting. */
 void	server_stop(void);

@@ -3,18 +3,24 @@
  * The only module that includes <db.h>. Knows nothing of HTTP or JSON.
  *
  * Records: primary btree "kv", key = key bytes, data = 8-byte big-endian
- * expiry in ms since the epoch (0 = none) followed by the value bytes.
- * Secondary btree "expiry" (sorted duplicates) indexes records that expire.
+ * expiry in ms since the epoch (0 = none), 8-byte big-endian version, then
+ * the value bytes. Secondary btree "expiry" (sorted duplicates) indexes
+ * records that expire. "meta" holds the format marker and the sequence
+ * that versions come from: a key's version only ever grows, across
+ * deletes, restarts and crashes. A store written by the first release
+ * (no versions) is converted once, when it is opened.
  *
  * A record whose expiry is <= now is absent, whether or not the sweeper has
  * removed it yet. The request functions (store_get, store_exec, store_list)
  * read "now" from the configured clock at the start of every transaction
  * attempt, so a call retried after deadlocks judges expiry by the time of
  * the attempt that commits; store_sweep and store_audit take an explicit
- * now_ms. Every write is
- * committed before the function returns STORE_OK. Deadlocks are retried
- * inside; when retries run out the call returns STORE_BUSY with nothing
- * applied. Functions are safe to call from many threads at once.
+ * now_ms. Every write is committed before the function returns STORE_OK,
+ * and in SYNC mode nothing a function returns (a write's success, a value
+ * read, a failed condition) comes back before the log is on disk past it:
+ * a caller may reply with it at once. Deadlocks are retried inside; when
+ * retries or the time allowed for them (retry_budget_ms) run out the call
+ * returns STORE_BUSY with nothing applied. Functions are safe to call from many threads at once.
  */
 #ifndef KV_STORE_H
 #define KV_STORE_H
@@ -27,7 +33,8 @@
 enum store_err {
 	STORE_OK = 0,
 	STORE_NOTFOUND,		/* store_get: no live record */
-	STORE_CONDITION,	/* store_exec atomic: a TAS failed, rolled back */
+	STORE_CONDITION,	/* store_exec atomic: a condition failed, rolled back */
+	STORE_CONFLICT,		/* store_exec: an increment failed, rolled back */
 	STORE_BUSY,		/* deadlock/lock retries exhausted: try again */
 	STORE_NOSPACE,		/* disk full: try again later */
 	STORE_ERROR,		/* anything else; logged where it happened */
@@ -67,21 +74,36 @@ struct store_cfg {
 	 */
 	int64_t			(*clock)(void);
 	/*
+	 * The most time one call may spend retrying conflicts and waiting
+	 * for locks before it returns STORE_BUSY; 0 = 10 s, well below
+	 * nginx's fastcgi_read_timeout. Tests set it lower.
+	 */
+	unsigned		 retry_budget_ms;
+	/*
 	 * TEST ONLY (kvstore-fcgi sets it from KV_TEST_PANIC_FILE): when a
 	 * file of this name appears, the maintenance thread removes it and
 	 * puts the environment in Berkeley DB's panic state, as a real
 	 * failure would. NULL (the default) disables the hook.
 	 */
 	const char		*test_panic_file;
+	/*
+	 * Tests only: called before every group flush of the log in SYNC
+	 * mode (it may sleep, to hold a commit in memory for a while).
+	 */
+	void			(*flush_hook)(void *);
+	void			*flush_hook_arg;
+	/* Value bytes a list page may hold; 0 = STORE_LIST_BYTES_DEFAULT. */
+	size_t			 list_bytes;
 };
 
 /*
- * The files of a store's home: the two databases, and Berkeley DB's log
+ * The files of a store's home: the three databases, and Berkeley DB's log
  * files ("log." and 10 digits). Backups and kvstore-admin name them from
  * here.
  */
 #define STORE_PRIMARY_FILE	"kv.db"
 #define STORE_EXPIRY_FILE	"expiry.db"
+#define STORE_META_FILE		"meta.db"	/* format marker, versions */
 
 /*
  * The lock file in home that keeps a second process from opening the
@@ -95,6 +117,8 @@ int	store_is_log_file(const char *name);
 
 /* The Berkeley DB cache when store_cfg.cache_bytes is 0: 24 MiB. */
 #define STORE_CACHE_DEFAULT	25165824
+/* Value bytes of a list page when store_cfg.list_bytes is 0: 8 MiB. */
+#define STORE_LIST_BYTES_DEFAULT	8388608
 
 struct store_item {
 	char	*key;	/* NUL-terminated copy, klen bytes */
@@ -102,6 +126,7 @@ struct store_item {
 	char	*val;	/* NUL-terminated copy, vlen bytes */
 	size_t	 vlen;
 	int64_t	 expires;
+	uint64_t version;
 };
 
 struct store;
@@ -126,9 +151,13 @@ int	store_get(struct store *, const char *key, size_t klen,
  * Runs ops[0..n) in order inside ONE transaction; each op sees the writes
  * of the ones before it. results[i] (caller-provided, zeroed) receives op
  * i's outcome. eq(a, alen, b, blen) decides TAS equality (1 = equal).
- * If atomic and a TAS condition fails, everything is rolled back, *failed
- * is set to its index and STORE_CONDITION is returned. On any error
- * nothing is applied and results hold no allocations.
+ * If atomic and a condition fails (a TAS comparison or an op's version
+ * precondition), everything is rolled back, *failed is set to its index
+ * and STORE_CONDITION is returned. If an increment cannot be done (atomic
+ * or not), everything is rolled back, *failed is set to its index,
+ * results[*failed] holds the reason (err) and the key as it is, and
+ * STORE_CONFLICT is returned. On any other error nothing is applied and
+ * results hold no allocations.
  */
 typedef int (*store_eq_fn)(const char *, size_t, const char *, size_t);
 int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
@@ -137,14 +166,38 @@ int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
 /*
  * Lists up to limit live records whose key starts with prefix, in
  * ascending byte order, starting strictly after key `after` (NULL/0 = from
- * the start). *items is malloc'd (free with store_items_free); *more is set
- * to 1 if at least one further live matching record exists. A page is read
- * in one serializable transaction, so it never shows part of a batch.
+ * the start). *items is malloc'd (free with store_items_free). A page is
+ * read in one serializable transaction, so it never shows part of a batch.
+ *
+ * A page also ends early, before limit, when its values would pass the
+ * configured byte budget (cfg.list_bytes; a first value larger than the
+ * budget is still returned, alone) or after it examined limit + 1000
+ * records (a run of expired ones), so it may hold few items or none.
+ * *more is 1 when the walk should go on: then *next (malloc'd, the
+ * caller's; not returned when next is NULL) is the key to resume strictly
+ * after, the last key examined. *more = 0 means the end.
  */
 int	store_list(struct store *, const char *prefix, size_t plen,
 	    const char *after, size_t alen, size_t limit,
-	    struct store_item **items, size_t *n, int *more);
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
 void	store_items_free(struct store_item *, size_t n);
+
+/* As store_list, without reading values: items have val NULL, vlen 0. */
+int	store_list_keys(struct store *, const char *prefix, size_t plen,
+	    const char *after, size_t alen, size_t limit,
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
+
+/*
+ * Deletes up to limit records whose key starts with prefix (plen > 0),
+ * lowest first, in ONE transaction. *deleted counts the live ones among
+ * them (expired records met on the way are removed too). *more is set
+ * when a record with the prefix remains; a call also stops early, with
+ * *more set, once the records it removed hold 64 MiB.
+ */
+int	store_delete_prefix(struct store *, const char *prefix, size_t plen,
+	    size_t limit, size_t *deleted, int *more);
 
 /*
  * Physically deletes up to max records expired at now_ms, in small
@@ -256,8 +309,10 @@ int	store_verify(const char *home);
 
 /*
  * Writes items[0..n) in ONE transaction, each with its own absolute
- * expiry in ms (0 = none), replacing existing keys. Nothing is written
- * unless everything is.
+ * expiry in ms (0 = none) and version (0 = a new one), replacing existing
+ * keys. Nothing is written unless everything is. Versions handed out
+ * afterwards are above every loaded version. No other thread may use the
+ * store meanwhile (kvstore-admin load).
  */
 int	store_load(struct store *, const struct store_item *items, size_t n);
 

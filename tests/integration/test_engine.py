@@ -16,7 +16,10 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
+import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -169,6 +172,157 @@ def metrics_answer_loopback_only():
         # The rest of the API is not restricted by it.
         st, _, _, raw = request_from("127.0.0.2", s.port, "GET", "/health")
         check(st == 200, "health from 127.0.0.2: %d %r" % (st, raw))
+    finally:
+        s.stop()
+
+
+# ---------------------------------------------------------------------------
+# Memory of concurrent replies; batch size against the lock table
+
+
+@test
+def concurrent_large_replies_get_503_never_a_crash():
+    # 12 values of 900 KB: every list page of them is a ~10 MB reply,
+    # and the service may hold 4 MiB of replies at once.
+    s = harness.Stack(env={"KV_MAX_REPLY_MEMORY": str(4 << 20), "KV_THREADS": "8"})
+    s.start()
+    try:
+        big = "v" * (900 * 1000)
+        for i in range(12):
+            st, _, _, raw = s.request("POST", "/set", {"key": "big/%02d" % i, "value": big})
+            check(st == 200, "set: %d %r" % (st, raw[:200]))
+        statuses, lock = [], threading.Lock()
+        deadline = time.monotonic() + 15
+
+        def reader(n):
+            while time.monotonic() < deadline:
+                if n % 2:
+                    path = "/list?prefix=big%2F&limit=12"
+                    st, h, js, raw = s.request("GET", path, timeout=30)
+                else:
+                    st, h, js, raw = s.request("POST", "/batch", {"operations": [
+                        {"op": "get", "key": "big/%02d" % i} for i in range(12)]}, timeout=30)
+                with lock:
+                    statuses.append((st, h.get("retry-after"), js if st != 200 else None))
+                    if len(statuses) >= 60:
+                        return
+
+        threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ok = sum(1 for st, _, _ in statuses if st == 200)
+        busy = [x for x in statuses if x[0] == 503]
+        other = [x for x in statuses if x[0] not in (200, 503)]
+        check(not other, "unexpected replies: %r" % other[:3])
+        check(ok > 0, "nothing succeeded: %r" % statuses[:3])
+        check(busy, "the limit never applied (%d replies, all 200)" % ok)
+        for st, ra, js in busy:
+            check(ra == "1" and js == {"success": False, "error":
+                                       "Too much reply data in flight, please retry"},
+                  "503 reply: %r %r" % (ra, js))
+        check(s.crash_count() == 0, "the service died:\n" + log_tail(s))
+        print("    %d replies of ~10 MB: %d answered 200, %d answered 503" % (
+            len(statuses), ok, len(busy)))
+    finally:
+        s.stop()
+
+
+@test
+def largest_batch_allowed_commits_one_more_is_400():
+    s = harness.Stack(env={"KV_MAX_BATCH_OPS": "10000", "KV_MAX_BODY": str(8 << 20)})
+    s.start()
+    try:
+        # Spread over the tree, each with an expiry (a secondary index
+        # entry too): as many locks as such a batch can take.
+        ops = [{"op": "set", "key": "b/%05d" % ((i * 7919) % 10000), "value": "x" * 100,
+                "ttl": 3600 + i} for i in range(10000)]
+        st, _, js, raw = s.request("POST", "/batch", {"operations": ops}, timeout=60)
+        check(st == 200 and len(js["results"]) == 10000, "10000 ops: %d %r" % (st, raw[:200]))
+        ops.append({"op": "get", "key": "b/00000"})
+        st, _, js, raw = s.request("POST", "/batch", {"operations": ops}, timeout=60)
+        check(st == 400 and js == {"success": False, "error":
+                                   "Too many operations. Maximum of 10000 operations per request."},
+              "10001 ops: %d %r" % (st, raw[:200]))
+    finally:
+        s.stop()
+    # The setting itself cannot pass what the lock table holds.
+    r = subprocess.run([harness.default_binary()], env=dict(os.environ, KV_DATA_DIR=TMP,
+                       KV_MAX_BATCH_OPS="10001"), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    check(r.returncode == 2 and b"KV_MAX_BATCH_OPS" in r.stdout,
+          "KV_MAX_BATCH_OPS=10001: exit %d %r" % (r.returncode, r.stdout))
+
+
+# ---------------------------------------------------------------------------
+# Shutdown while a request is being read
+
+
+def fcgi_record(rtype, content, request_id=1):
+    return struct.pack(">BBHHBB", 1, rtype, request_id, len(content), 0, 0) + content
+
+
+def fcgi_params(pairs):
+    out = b""
+    for k, v in pairs:
+        out += bytes([len(k)]) + (bytes([len(v)]) if len(v) < 128 else
+                                  struct.pack(">I", len(v) | 0x80000000)) + k + v
+    return out
+
+
+def fcgi_read_all(sock, timeout):
+    """Reads FastCGI records until END_REQUEST or EOF: (stdout bytes, ended)."""
+    sock.settimeout(timeout)
+    data, out = b"", b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    while len(data) >= 8:
+        _, rtype, _, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
+        if len(data) < 8 + clen + plen:
+            break
+        if rtype == 6:
+            out += data[8:8 + clen]
+        if rtype == 3:
+            return out, True
+        data = data[8 + clen + plen:]
+    return out, False
+
+
+@test
+def stop_signal_while_params_are_read_does_not_drop_the_request():
+    s = harness.Stack()
+    s.start()
+    try:
+        sock_path = os.path.join(s.var_dir, "run", "fcgi.sock")
+        check(os.path.exists(sock_path), "no FastCGI socket at %s" % sock_path)
+        pid = s.service_pid()
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock_path)
+        # The service accepts and starts reading the request: the begin
+        # record, then it waits for the parameters.
+        c.sendall(fcgi_record(1, struct.pack(">HB5x", 1, 0)))
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        c.sendall(fcgi_record(4, fcgi_params([
+            (b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/health"),
+            (b"SCRIPT_NAME", b""), (b"CONTENT_LENGTH", b"")])) +
+            fcgi_record(4, b"") + fcgi_record(5, b""))
+        out, ended = fcgi_read_all(c, 10)
+        c.close()
+        check(ended and out.startswith(b"Status: 200"),
+              "the request read during the stop was dropped: %r" % out[:200])
+        check(b'"kvStoreCheck":"ok"' in out, "reply: %r" % out[-200:])
+        # It then stopped cleanly (scripts/stack restarts it).
+        wait_for(lambda: "kvstore-fcgi exited (status 0)" in s.read_log(None), 15,
+                 "no clean stop:\n" + log_tail(s))
     finally:
         s.stop()
 

@@ -149,20 +149,29 @@ def make_tokens(var_dir):
     specs = (("js-rw", ["--read", "--write"], "read,write", "*"),
              ("js-ro", ["--read", "--prefix", "ro_"], "read", "ro_"))
     r = subprocess.run([admin, "--help"], capture_output=True, text=True, timeout=10)
+    cli_error = None
     if re.search(r"^\s*token\b", r.stdout + r.stderr, re.M):
         for name, args, _, _ in specs:
             cmd = [admin, "token", "add", name, "--tokens-file", path] + args
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
             m = re.search(r"kvs_[A-Za-z0-9_-]{43}", r.stdout + r.stderr)
             if r.returncode != 0 or not m:
-                raise RuntimeError("`kvstore-admin %s` failed (exit %d): %s" % (
-                    " ".join(cmd[1:]), r.returncode, (r.stderr or r.stdout).strip()[:300]))
+                cli_error = "`kvstore-admin %s` failed (exit %d): %s" % (
+                    " ".join(cmd[1:]), r.returncode, (r.stderr or r.stdout).strip()[:300])
+                break
             tokens.append(m.group(0))
-    else:
-        # The service reads tokens but kvstore-admin cannot make them yet:
+        if cli_error:
+            print("note: %s" % cli_error)
+            tokens = []
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    if not tokens:
+        # The service reads tokens but kvstore-admin could not make them:
         # write the file in the format its header documents (NAME RIGHTS
         # PREFIXES CREATED sha256:HEX, the token "kvs_" + 43 base64url).
-        print("note: kvstore-admin has no token command: writing the tokens file directly")
+        print("note: no tokens from kvstore-admin: writing the tokens file directly")
         lines = []
         for name, _, rights, prefixes in specs:
             tok = "kvs_" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")

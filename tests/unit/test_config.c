@@ -18,6 +18,7 @@ static const char *const vars[] = {
 	"KV_DATA_DIR", "STATE_DIRECTORY", "KV_THREADS", "KV_DURABILITY",
 	"KV_MAX_BODY", "KV_MAX_VALUE", "KV_MAX_BATCH_OPS", "KV_LIST_MAX",
 	"KV_MAX_DEPTH", "KV_CACHE_SIZE", "KV_CORS_ORIGIN", "KV_LOG_LEVEL",
+	"KV_MAX_REPLY_MEMORY",
 };
 
 static int
@@ -52,6 +53,7 @@ config_load__defaults__as_documented(void **state)
 	assert_int_equal(c.list_max, 1000);
 	assert_int_equal(c.max_depth, 64);
 	assert_int_equal(c.cache_bytes, 24 << 20);
+	assert_int_equal(c.max_reply_memory, 256 << 20);
 	assert_string_equal(c.cors_origin, "*");
 	assert_int_equal(c.log_level, LOG_LVL_INFO);
 }
@@ -153,6 +155,35 @@ config_load__bad_values__error(void **state)
 	assert_int_equal(load(&c, 1, a6), CONFIG_ERROR);
 }
 
+/* A batch larger than the lock table holds would be a 500, not a 400. */
+static void
+config_load__max_batch_ops__bounded_by_lock_table(void **state)
+{
+	char *ok[] = { "kvstore-fcgi", "--data-dir=/a", "--max-batch-ops=10000",
+	    NULL };
+	char *over[] = { "kvstore-fcgi", "--data-dir=/a",
+	    "--max-batch-ops=10001", NULL };
+	struct config c;
+
+	assert_int_equal(load(&c, 3, ok), CONFIG_OK);
+	assert_int_equal(c.max_batch_ops, 10000);
+	assert_int_equal(load(&c, 3, over), CONFIG_ERROR);
+}
+
+static void
+config_load__max_reply_memory__read(void **state)
+{
+	char *argv[] = { "kvstore-fcgi", "--data-dir=/a",
+	    "--max-reply-memory=16777216", NULL };
+	char *low[] = { "kvstore-fcgi", "--data-dir=/a",
+	    "--max-reply-memory=1000", NULL };
+	struct config c;
+
+	assert_int_equal(load(&c, 3, argv), CONFIG_OK);
+	assert_int_equal(c.max_reply_memory, 16 << 20);
+	assert_int_equal(load(&c, 3, low), CONFIG_ERROR);
+}
+
 static void
 config_load__help__exits_ok(void **state)
 {
@@ -194,6 +225,9 @@ main(void)
 		cmocka_unit_test_setup(config_load__state_directory__fallback_for_data_dir, clear_env),
 		cmocka_unit_test_setup(config_load__option__overrides_environment, clear_env),
 		cmocka_unit_test_setup(config_load__bad_values__error, clear_env),
+		cmocka_unit_test_setup(config_load__max_batch_ops__bounded_by_lock_table,
+		    clear_env),
+		cmocka_unit_test_setup(config_load__max_reply_memory__read, clear_env),
 		cmocka_unit_test_setup(config_load__help__exits_ok, clear_env),
 		cmocka_unit_test_setup(config_usage__lists_every_variable, clear_env),
 	};

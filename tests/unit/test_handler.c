@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "handler.h"
+#include "inflight.h"
 #include "route.h"
 
 struct fixture {
@@ -94,17 +95,17 @@ set__then_get__exact_replies(void **state)
 	assert_string_equal(call(f, "POST", "/set",
 	    "{\"key\":\"k\",\"value\":{\"a\": [1, 2.50, \"x/y\"]}}"),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_int_equal(f->resp.status, 200);
 	assert_string_equal(call(f, "GET", "/get?key=k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_string_equal(call(f, "GET", "/?key=k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_string_equal(call(f, "GET", "/get/k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 }
 
 static void
@@ -188,7 +189,7 @@ set__null_value__deletes(void **state)
 	call(f, "POST", "/set", "{\"key\":\"n\",\"value\":1}");
 	assert_string_equal(call(f, "POST", "/set",
 	    "{\"key\":\"n\",\"value\":null}"),
-	    "{\"success\":true,\"key\":\"n\",\"value\":null,\"expires\":null}");
+	    "{\"success\":true,\"key\":\"n\",\"value\":null,\"expires\":null,\"version\":null}");
 	assert_string_equal(call(f, "GET", "/get?key=n", NULL),
 	    "{\"success\":false,\"error\":\"Key not found\"}");
 	assert_int_equal(f->resp.status, 404);
@@ -234,11 +235,11 @@ tas__mismatch__reports_current(void **state)
 	    "{\"key\":\"c\",\"oldValue\":{\"n\":2},\"newValue\":3}"),
 	    "{\"success\":false,\"conditionMet\":false,\"key\":\"c\","
 	    "\"message\":\"Condition not met, value was not updated\","
-	    "\"current\":{\"value\":{\"n\":1},\"expires\":null}}");
+	    "\"current\":{\"value\":{\"n\":1},\"expires\":null,\"version\":1}}");
 	assert_string_equal(call(f, "POST", "/test-and-set",
 	    "{\"key\":\"c\",\"oldValue\":{\"n\":1.0},\"newValue\":3}"),
 	    "{\"success\":true,\"conditionMet\":true,\"key\":\"c\","
-	    "\"value\":3,\"expires\":null}");
+	    "\"value\":3,\"expires\":null,\"version\":2}");
 	assert_string_equal(call(f, "POST", "/test-and-set",
 	    "{\"key\":\"absent\",\"oldValue\":1,\"newValue\":3}"),
 	    "{\"success\":false,\"conditionMet\":false,\"key\":\"absent\","
@@ -276,9 +277,9 @@ batch__all_kinds__results_in_order(void **state)
 	    "{\"op\":\"testAndSet\",\"key\":\"k3\",\"oldValue\":\"old\",\"newValue\":\"new\"},"
 	    "{\"op\":\"delete\",\"key\":\"k4\"}]}"),
 	    "{\"success\":true,\"results\":["
-	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null},"
-	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null},"
-	    "{\"key\":\"k3\",\"value\":\"new\",\"expires\":null,\"conditionMet\":true},"
+	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null,\"version\":3},"
+	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null,\"version\":3},"
+	    "{\"key\":\"k3\",\"value\":\"new\",\"expires\":null,\"version\":4,\"conditionMet\":true},"
 	    "{\"key\":\"k4\",\"deleted\":true}]}");
 }
 
@@ -349,8 +350,8 @@ batch__non_atomic_failed_tas__rest_applied(void **state)
 	    "{\"op\":\"test-and-set\",\"key\":\"y\",\"oldValue\":5,\"newValue\":6},"
 	    "{\"op\":\"set\",\"key\":\"x\",\"value\":1}]}"),
 	    "{\"success\":true,\"results\":["
-	    "{\"key\":\"y\",\"value\":null,\"expires\":null,\"conditionMet\":false},"
-	    "{\"key\":\"x\",\"value\":1,\"expires\":null}]}");
+	    "{\"key\":\"y\",\"value\":null,\"expires\":null,\"version\":null,\"conditionMet\":false},"
+	    "{\"key\":\"x\",\"value\":1,\"expires\":null,\"version\":1}]}");
 	call(f, "GET", "/get?key=x", NULL);
 	assert_int_equal(f->resp.status, 200);
 }
@@ -416,6 +417,59 @@ health__open_store__healthy(void **state)
 	assert_int_equal(f->resp.status, 200);
 }
 
+/*
+ * Replies that read values take reply memory first: with the limit spent
+ * by another reply in flight, get, list and a batch with a get answer 503
+ * with Retry-After, and succeed once it is given back. What a reply took
+ * is given back when it is freed.
+ */
+static void
+reads__reply_memory_spent__503_then_200(void **state)
+{
+	static const char *const reads[][3] = {
+		{ "GET", "/get?key=big", NULL },
+		{ "GET", "/list?prefix=big", NULL },
+		{ "POST", "/batch", "{\"operations\":[{\"op\":\"get\","
+		    "\"key\":\"big\"}]}" },
+	};
+	struct fixture *f = *state;
+	size_t i;
+
+	assert_non_null(call(f, "POST", "/set",
+	    "{\"key\":\"big\",\"value\":\"0123456789012345678901234567890"
+	    "12345678901234567890\"}"));
+	assert_int_equal(f->resp.status, 200);
+	resp_free(&f->resp);
+	resp_init(&f->resp);
+	assert_int_equal(inflight_held(), 0);
+	inflight_set_limit(100);
+	assert_int_equal(inflight_take(90), INFLIGHT_OK);
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		assert_string_equal(call(f, reads[i][0], reads[i][1],
+		    reads[i][2]), "{\"success\":false,\"error\":\"Too much "
+		    "reply data in flight, please retry\"}");
+		assert_int_equal(f->resp.status, 503);
+		assert_int_equal(f->resp.retry_after, 1);
+	}
+	resp_free(&f->resp);
+	resp_init(&f->resp);
+	assert_int_equal(inflight_held(), 90);
+	inflight_give(90);
+	/* Alone, a reply may pass the limit: a valid request always works. */
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		call(f, reads[i][0], reads[i][1], reads[i][2]);
+		assert_int_equal(f->resp.status, 200);
+		assert_true(inflight_held() > 100);
+	}
+	resp_free(&f->resp);
+	resp_init(&f->resp);
+	assert_int_equal(inflight_held(), 0);
+	assert_int_equal(inflight_take(INFLIGHT_REPLY_MAX + 1),
+	    INFLIGHT_TOO_LARGE);
+	assert_int_equal(inflight_held(), 0);
+	inflight_set_limit((size_t)256 << 20);
+}
+
 #define T(name)	cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -440,6 +494,7 @@ main(void)
 		T(list__paging__every_key_once_then_null_cursor),
 		T(list__bad_parameters__400),
 		T(health__open_store__healthy),
+		T(reads__reply_memory_spent__503_then_200),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,9 @@ eq_bytes(const char *a, size_t alen, const char *b, size_t blen)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* The retry budget open_in gives the store; 0 = the store's default. */
+static unsigned	test_retry_budget_ms;
+
 /* Opens f->s on f->dir with a small cache. */
 static int
 open_in(struct fixture *f, enum store_durability d, int background)
@@ -65,6 +68,7 @@ open_in(struct fixture *f, enum store_durability d, int background)
 	cfg.cache_bytes = 4 * 1024 * 1024;
 	cfg.background = background;
 	cfg.clock = test_clock;
+	cfg.retry_budget_ms = test_retry_budget_ms;
 	test_now = NOW;
 	test_jumps = 0;
 	return store_open(&cfg, &f->s);
@@ -200,7 +204,7 @@ list_str(struct store *s, const char *prefix, const char *after,
 
 	test_now = now;
 	assert_int_equal(store_list(s, prefix, strlen(prefix), after,
-	    after != NULL ? strlen(after) : 0, limit, &items, &n, &more),
+	    after != NULL ? strlen(after) : 0, limit, &items, &n, &more, NULL, NULL),
 	    STORE_OK);
 	out[0] = '\0';
 	for (i = 0; i < n; i++) {
@@ -409,6 +413,119 @@ store_set__every_attempt_outlives_ttl__returns_busy(void **state)
 	assert_absent(f->s, "k", 0);
 }
 
+/* A test-and-set whose equality function holds the key's lock. */
+struct holder {
+	struct store	*s;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	int		 holding;	/* inside eq, the key write-locked */
+	int		 release;	/* the test lets it go on */
+	int		 writer_done;	/* the blocked writer has returned */
+	int		 writer_ret;
+	int		 ret;
+};
+
+static struct holder *the_holder;
+
+/* Signals that the lock is held, then waits for the test's word. */
+static int
+eq_holding(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct holder *h = the_holder;
+
+	pthread_mutex_lock(&h->mtx);
+	h->holding = 1;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->release)
+		pthread_cond_wait(&h->cond, &h->mtx);
+	pthread_mutex_unlock(&h->mtx);
+	return eq_bytes(a, alen, b, blen);
+}
+
+static void *
+holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct op_result r;
+	struct op op;
+
+	memset(&op, 0, sizeof(op));
+	op.type = OP_TAS;
+	op.key = "x";
+	op.klen = 1;
+	op.old = "1";
+	op.oldlen = 1;
+	op.val = "2";
+	op.vlen = 1;
+	h->ret = store_exec(h->s, &op, 1, 0, eq_holding, &r, NULL);
+	op_result_clear(&r);
+	return NULL;
+}
+
+static void *
+blocked_writer_main(void *arg)
+{
+	struct holder *h = arg;
+	int ret;
+
+	ret = set_s(h->s, "x", "3", 0, NOW);
+	pthread_mutex_lock(&h->mtx);
+	h->writer_ret = ret;
+	h->writer_done = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mtx);
+	return NULL;
+}
+
+/*
+ * A write that waits for a lock held longer than the retry budget answers
+ * busy once the budget is spent, instead of retrying lock timeouts for
+ * minutes (30 x 5 s) while nginx has long given the client a 504.
+ */
+static void
+store_exec__lock_held_past_retry_budget__returns_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct holder h;
+	struct timespec until;
+	pthread_t ta, tb;
+
+	store_close(f->s);
+	test_retry_budget_ms = 500;
+	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
+	test_retry_budget_ms = 0;
+	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+	memset(&h, 0, sizeof(h));
+	h.s = f->s;
+	pthread_mutex_init(&h.mtx, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	the_holder = &h;
+	assert_int_equal(pthread_create(&ta, NULL, holder_main, &h), 0);
+	pthread_mutex_lock(&h.mtx);
+	while (!h.holding)
+		pthread_cond_wait(&h.cond, &h.mtx);
+	pthread_mutex_unlock(&h.mtx);
+	assert_int_equal(pthread_create(&tb, NULL, blocked_writer_main, &h), 0);
+	/* Generous: the writer needs the budget plus a detector tick. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&h.mtx);
+	while (!h.writer_done &&
+	    pthread_cond_timedwait(&h.cond, &h.mtx, &until) == 0)
+		;
+	assert_true(h.writer_done);
+	h.release = 1;
+	pthread_cond_broadcast(&h.cond);
+	pthread_mutex_unlock(&h.mtx);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	assert_int_equal(h.writer_ret, STORE_BUSY);
+	assert_int_equal(h.ret, STORE_OK);
+	assert_value(f->s, "x", "2", NOW);
+	pthread_cond_destroy(&h.cond);
+	pthread_mutex_destroy(&h.mtx);
+}
+
 static void
 store_exec__batch_get_of_expired_key__reports_not_found(void **state)
 {
@@ -526,7 +643,7 @@ store_list__keys_with_nul_bytes__are_listed_with_lengths(void **state)
 	assert_int_equal(set_kv(f->s, "p\0", 2, "3", 0, NOW), STORE_OK);
 	test_now = NOW;
 	assert_int_equal(store_list(f->s, "p\0", 2, "p\0", 2, 10, &items,
-	    &n, &more), STORE_OK);
+	    &n, &more, NULL, NULL), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(items[0].klen, 3);
 	assert_memory_equal(items[0].key, "p\0z", 3);
@@ -568,7 +685,7 @@ store_list__items__carry_value_and_expires(void **state)
 	assert_int_equal(set_s(f->s, "b", "vb", 0, NOW), STORE_OK);
 	test_now = NOW;
 	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, &items, &n,
-	    &more), STORE_OK);
+	    &more, NULL, NULL), STORE_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(items[0].val, "va");
 	assert_int_equal(items[0].vlen, 2);
@@ -678,7 +795,7 @@ store_list__paging_with_inserts__visits_every_key_once(void **state)
 	do {
 		test_now = NOW;
 		assert_int_equal(store_list(f->s, "k", 1, after, strlen(after),
-		    3, &items, &n, &more), STORE_OK);
+		    3, &items, &n, &more, NULL, NULL), STORE_OK);
 		for (i = 0; i < n; i++) {
 			assert_true(nseen < 64);
 			snprintf(seen[nseen++], sizeof(seen[0]), "%s",
@@ -1138,7 +1255,7 @@ store_sweep__max__bounds_removals_across_transactions(void **state)
 	assert_int_equal(removed, 230);
 	test_now = 0;
 	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 1000, &items, &n,
-	    &more), STORE_OK);
+	    &more, NULL, NULL), STORE_OK);
 	assert_int_equal(n, 20);
 	store_items_free(items, n);
 	assert_int_equal(store_sweep(f->s, NOW + 1000, 1000, &removed),
@@ -1492,7 +1609,7 @@ store_list__concurrent_batch__is_never_seen_half_applied(void **state)
 	for (i = 0; i < 300; i++) {
 		test_now = NOW;
 		ret = store_list(f->s, "", 0, NULL, 0, 100, &items, &n,
-		    &more);
+		    &more, NULL, NULL);
 		if (ret != STORE_OK)
 			break;
 		if (n == 42 && (items[0].vlen != items[41].vlen ||
@@ -1506,6 +1623,224 @@ store_list__concurrent_batch__is_never_seen_half_applied(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(ret, STORE_OK);
 	assert_int_equal(w.ret, STORE_OK);
+}
+
+/* Reopens f->s in WRITE mode with a list byte budget. */
+static void
+reopen_with_budget(struct fixture *f, size_t list_bytes)
+{
+	struct store_cfg cfg;
+
+	store_close(f->s);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.home = f->dir;
+	cfg.durability = STORE_DURABLE_WRITE;
+	cfg.cache_bytes = 4 * 1024 * 1024;
+	cfg.list_bytes = list_bytes;
+	cfg.clock = test_clock;
+	assert_int_equal(store_open(&cfg, &f->s), STORE_OK);
+}
+
+static void
+store_list__byte_budget__ends_page_with_cursor(void **state)
+{
+	struct fixture *f = *state;
+	struct store_item *items;
+	char val[41], big[501], *next;
+	size_t n, nlen;
+	int more;
+
+	test_now = NOW;
+	reopen_with_budget(f, 100);
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(set_s(f->s, "k1", val, 0, NOW), STORE_OK);
+	assert_int_equal(set_s(f->s, "k2", val, 0, NOW), STORE_OK);
+	assert_int_equal(set_s(f->s, "k3", big, 0, NOW), STORE_OK);
+	assert_int_equal(set_s(f->s, "k4", val, 0, NOW), STORE_OK);
+
+	/* 40 + 40 fit in 100 bytes; the 500-byte value does not. */
+	assert_int_equal(store_list(f->s, "", 0, NULL, 0, 10, &items, &n,
+	    &more, &next, &nlen), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(more, 1);
+	assert_int_equal(nlen, 2);
+	assert_memory_equal(next, "k2", 2);
+	store_items_free(items, n);
+	free(next);
+
+	/* A value larger than the budget still comes, alone. */
+	assert_int_equal(store_list(f->s, "", 0, "k2", 2, 10, &items, &n,
+	    &more, &next, &nlen), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(items[0].key, "k3");
+	assert_int_equal(more, 1);
+	assert_memory_equal(next, "k3", 2);
+	store_items_free(items, n);
+	free(next);
+
+	assert_int_equal(store_list(f->s, "", 0, "k3", 2, 10, &items, &n,
+	    &more, &next, &nlen), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(items[0].key, "k4");
+	assert_int_equal(more, 0);
+	assert_null(next);
+	store_items_free(items, n);
+}
+
+#define EXPIRED_RUN	100000
+
+struct key_writer {
+	struct store	*s;
+	volatile int	 stop;
+	int		 ret;
+	volatile int	 writes;
+};
+
+/*
+ * Writes live keys among the second half of the expired run until told to
+ * stop (the first half stays expired: its pages come back empty).
+ */
+static void *
+write_between(void *arg)
+{
+	struct key_writer *w = arg;
+	char key[16];
+	int i;
+
+	for (i = 0; !w->stop; i++) {
+		snprintf(key, sizeof(key), "e%06dw", EXPIRED_RUN / 2 +
+		    (i * 7919) % (EXPIRED_RUN / 2));
+		if ((w->ret = set_s(w->s, key, "w", 0, NOW)) != STORE_OK)
+			break;
+		w->writes++;
+	}
+	return NULL;
+}
+
+static void
+store_list__long_expired_run__pages_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct store_item *items, *load;
+	struct key_writer w;
+	pthread_t t;
+	char *after = NULL, *next;
+	size_t n, nlen, alen = 0, i, pages = 0, live = 0, empty = 0;
+	int more;
+
+	test_now = NOW;
+	/* 100,000 records expired and not swept, then one live key. */
+	load = calloc(EXPIRED_RUN, sizeof(*load));
+	assert_non_null(load);
+	for (i = 0; i < EXPIRED_RUN; i++) {
+		load[i].key = malloc(16);
+		load[i].klen = (size_t)snprintf(load[i].key, 16, "e%06zu", i);
+		load[i].val = "x";
+		load[i].vlen = 1;
+		load[i].expires = NOW - 1000;
+	}
+	assert_int_equal(store_load(f->s, load, EXPIRED_RUN), STORE_OK);
+	for (i = 0; i < EXPIRED_RUN; i++)
+		free(load[i].key);
+	free(load);
+	assert_int_equal(set_s(f->s, "z", "live", 0, NOW), STORE_OK);
+
+	/* Page through it while another thread writes among the records. */
+	memset(&w, 0, sizeof(w));
+	w.s = f->s;
+	assert_int_equal(pthread_create(&t, NULL, write_between, &w), 0);
+	while (w.writes == 0 && w.ret == STORE_OK)
+		usleep(1000);
+	do {
+		assert_int_equal(store_list(f->s, "", 0, after, alen, 10,
+		    &items, &n, &more, &next, &nlen), STORE_OK);
+		pages++;
+		if (n == 0)
+			empty++;
+		for (i = 0; i < n; i++)
+			if (strcmp(items[i].key, "z") == 0)
+				live++;
+		store_items_free(items, n);
+		free(after);
+		after = next;
+		alen = nlen;
+		/* An empty page must still move forward. */
+		assert_true(!more || after != NULL);
+	} while (more && pages < 10 * EXPIRED_RUN);
+	free(after);
+	w.stop = 1;
+	pthread_join(t, NULL);
+	assert_int_equal(w.ret, STORE_OK);
+	assert_true(w.writes > 0);
+	/* 100,000 expired records at 1,010 examined per page: ~100 pages. */
+	assert_true(pages >= EXPIRED_RUN / 1010);
+	assert_true(empty > 0);
+	assert_int_equal(live, 1);
+	assert_int_equal(more, 0);
+
+	/*
+	 * Quiet now: a second walk sees every key the writer wrote (all
+	 * distinct: 7919 is prime to 50,000) and "z", none skipped at a
+	 * page boundary.
+	 */
+	live = 0;
+	pages = 0;
+	alen = 0;
+	after = NULL;
+	do {
+		assert_int_equal(store_list(f->s, "", 0, after, alen, 10,
+		    &items, &n, &more, &next, &nlen), STORE_OK);
+		live += n;
+		store_items_free(items, n);
+		free(after);
+		after = next;
+		alen = nlen;
+	} while (more && ++pages < 10 * EXPIRED_RUN);
+	free(after);
+	assert_int_equal(live, (size_t)w.writes + 1);
+}
+
+static void
+store_list__many_large_records__come_whole_and_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct store_item *items;
+	char key[32], *val, *big;
+	size_t n, i;
+	int more;
+
+	test_now = NOW;
+	/* 300 KB of records: several bulk reads, and one 200 KB record. */
+	val = malloc(1001);
+	big = malloc(200 * 1024 + 1);
+	assert_non_null(val);
+	assert_non_null(big);
+	memset(val, 'v', 1000);
+	val[1000] = '\0';
+	memset(big, 'B', 200 * 1024);
+	big[200 * 1024] = '\0';
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "r%03zu", i);
+		assert_int_equal(set_s(f->s, key, i == 150 ? big : val, 0, NOW),
+		    STORE_OK);
+	}
+	assert_int_equal(store_list(f->s, "r", 1, NULL, 0, 1000, &items,
+	    &n, &more, NULL, NULL), STORE_OK);
+	assert_int_equal(n, 300);
+	assert_int_equal(more, 0);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "r%03zu", i);
+		assert_string_equal(items[i].key, key);
+		assert_int_equal(items[i].vlen, i == 150 ? 200 * 1024 : 1000);
+		assert_memory_equal(items[i].val, i == 150 ? big : val,
+		    items[i].vlen);
+	}
+	store_items_free(items, n);
+	free(val);
+	free(big);
 }
 
 #define T(name)	cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1526,6 +1861,7 @@ main(void)
 		T(store_tas__retried_past_expiry__does_not_match_expired_value),
 		T(store_set__attempt_outlives_ttl__commits_unexpired_record),
 		T(store_set__every_attempt_outlives_ttl__returns_busy),
+		T(store_exec__lock_held_past_retry_budget__returns_busy),
 		T(store_set__without_ttl__clears_earlier_expiry),
 		T(store_delete__absent_key__is_ok_twice),
 		T(store_set__null_value__deletes),
@@ -1540,6 +1876,9 @@ main(void)
 		T(store_list__after_outside_prefix__follows_byte_order),
 		T(store_list__paging_with_inserts__visits_every_key_once),
 		T(store_list__limit_zero__reports_only_more),
+		T(store_list__byte_budget__ends_page_with_cursor),
+		T(store_list__long_expired_run__pages_are_bounded),
+		T(store_list__many_large_records__come_whole_and_in_order),
 		T(store_tas__absent_key_with_null_old__creates),
 		T(store_tas__absent_key_with_old__fails),
 		T(store_tas__present_key_with_null_old__reports_current),

@@ -61,11 +61,14 @@ SCENARIOS = [
     ("kv-list", "kv", "kv", "list"),
     ("kv-hotset", "kv", "kv", "hotset"),
     ("kv-hottas", "kv", "kv", "hottas"),
+    ("kv-incr", "kv", "kv", "incr"),
+    ("kvw-incr", "kvw", "kv", "incr"),
     ("webdis-get", "webdis", "webdis", "get"),
     ("webdis-set", "webdis", "webdis", "set"),
     ("webdis-batch", "webdis", "webdis", "batch"),
     ("webdis-hotset", "webdis", "webdis", "hotset"),
     ("webdis-hottas", "webdis", "webdis", "hottas"),
+    ("webdis-incr", "webdis", "webdis", "incr"),
     ("etcd-get", "etcd", "etcd", "get"),
     ("etcd-set", "etcd", "etcd", "set"),
     ("etcd-tas", "etcd", "etcd", "tas"),
@@ -73,6 +76,7 @@ SCENARIOS = [
     ("etcd-list", "etcd", "etcd", "list"),
     ("etcd-hotset", "etcd", "etcd", "hotset"),
     ("etcd-hottas", "etcd", "etcd", "hottas"),
+    ("etcd-incr", "etcd", "etcd", "incr"),
 ]
 
 # One colour per system in every panel of the plot.
@@ -94,12 +98,13 @@ LABELS = {
     "etcd": "etcd 3.4 gateway",
 }
 
-WRITES = ("set", "tas", "batch", "hotset", "hottas")
+WRITES = ("set", "tas", "batch", "hotset", "hottas", "incr")
 
 OPS = {
     "get": "GET one key",
     "set": "SET one key",
     "tas": "test-and-set",
+    "incr": "incr of one hot key",
     "batch": "batch of 10 sets",
     "list": "list 100 items",
     "hotset": "SET of one hot key",

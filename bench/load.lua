@@ -16,6 +16,11 @@
 -- every put increments; Redis has no compare-and-set over webdis, so it
 -- runs INCR, its native counter). Its throughput is the SUCCESSFUL
 -- increments per second ("ok" below), not the attempts.
+--
+-- incr hits ONE key ("hotn") from every connection: kvstore-fcgi's POST
+-- /incr, Redis INCR through webdis, and for etcd, which has no increment,
+-- a txn that compares the key's version and puts (the compare-and-put a
+-- client loops on).
 -- Requests are built once in init(), so request() costs the load
 -- generator (which shares the cores with the servers) next to nothing.
 --
@@ -100,6 +105,9 @@ local scenarios = {
 			local cur = body:match('"current":{"value":(%d+)')
 			return cur and tonumber(cur) or n, false
 		end, expect = '"conditionMet"' },
+		incr = { once = function()
+			return wrk.format("POST", "/incr", json, '{"key":"hotn"}')
+		end, expect = '"success":true' },
 		-- Random reads over the 200,000 keys "b:000000".. of the memory
 		-- phase, built per request (too many to build in advance).
 		getwide = { dynamic = function()
@@ -130,6 +138,9 @@ local scenarios = {
 		end, learn = function(body, n)
 			return n, body:find('"INCR":', 1, true) ~= nil
 		end, expect = '"INCR"' },
+		incr = { once = function()
+			return wrk.format("GET", "/INCR/hotn")
+		end, expect = '"INCR":' },
 	},
 	etcd = {
 		get = { each = function(i)
@@ -157,6 +168,14 @@ local scenarios = {
 			end
 			return wrk.format("POST", "/v3/kv/txn", json,
 			    '{"success":[' .. table.concat(ops, ",") .. ']}')
+		end, expect = '"succeeded":true' },
+		incr = { once = function()
+			local k = b64("hotn")
+			return wrk.format("POST", "/v3/kv/txn", json,
+			    '{"compare":[{"key":"' .. k .. '","result":"GREATER",' ..
+			    '"target":"VERSION","version":"-1"}],' ..
+			    '"success":[{"requestPut":{"key":"' .. k ..
+			    '","value":"' .. b64("1") .. '"}}]}')
 		end, expect = '"succeeded":true' },
 		list = { once = function()
 			return wrk.format("POST", "/v3/kv/range", json,

@@ -182,6 +182,42 @@ places_free(struct places *p)
 }
 
 /*
+ * Replaces the backup in DIR (if any) by the finished DIR.new: DIR to
+ * DIR.old, DIR.new to DIR, DIR.old removed. On a failure the new backup
+ * stays in DIR.new and the earlier one in DIR (or DIR.old): says where.
+ */
+static int
+commit(const struct places *p)
+{
+	struct stat st;
+	int aside = 0;
+
+	if (lstat(p->dest, &st) == 0) {
+		if (move(p->dest, p->old) != 0)
+			goto fail;
+		aside = 1;
+		kill_point("moved-aside");
+	}
+	if (move(p->stage, p->dest) != 0) {
+		if (aside && rename(p->old, p->dest) == 0)
+			aside = 0;
+		goto fail;
+	}
+	kill_point("moved-in");
+	if (aside) {
+		admin_remove_copy(p->old);
+		if (lstat(p->old, &st) == 0)
+			admin_warn("%s: could not remove the earlier backup; "
+			    "remove it by hand", p->old);
+	}
+	return 0;
+fail:
+	admin_warn("the new backup is verified and kept in %s; the earlier "
+	    "one is in %s", p->stage, aside ? p->old : p->dest);
+	return -1;
+}
+
+/*
  * Checks the three places and puts right what an interrupted run left,
  * then creates an empty DIR.new. Refuses, touching nothing, when any of
  * them holds something not part of a backup, or DIR holds an unfinished
@@ -211,34 +247,39 @@ prepare(const struct places *p)
 		    "changed)", p->dest, BACKUP_INFO_FILE);
 		return -1;
 	}
-	/* An empty DIR holds nothing a finished copy beside it may not take. */
-	if (k[0] == DIR_EMPTY && (k[1] == DIR_BACKUP || k[2] == DIR_BACKUP)) {
-		if (rmdir(p->dest) != 0) {
-			admin_warn("%s: %s", p->dest, strerror(errno));
-			return -1;
-		}
-		k[0] = DIR_ABSENT;
-	}
-	/* DIR missing: an interrupted run had moved it aside. */
-	if (k[0] == DIR_ABSENT && k[1] == DIR_BACKUP) {
+	if (k[1] == DIR_BACKUP) {
+		/*
+		 * A finished, verified copy that an interrupted run did not
+		 * move in yet: the newest backup there is. Finish that run
+		 * first; DIR.old, if any, is older than both.
+		 */
 		admin_warn("%s: finishing an interrupted backup: moving %s "
 		    "into place", p->dest, p->stage);
-		if (move(p->stage, p->dest) != 0)
+		if (k[0] != DIR_ABSENT && k[2] != DIR_ABSENT) {
+			admin_remove_copy(p->old);
+			k[2] = DIR_ABSENT;
+		}
+		if (commit(p) != 0)
 			return -1;
 		k[0] = DIR_BACKUP;
 		k[1] = DIR_ABSENT;
-	} else if (k[0] == DIR_ABSENT && k[2] == DIR_BACKUP) {
+	} else if (k[0] != DIR_BACKUP && k[2] == DIR_BACKUP) {
+		/* DIR moved aside by an interrupted run: move it back. */
 		admin_warn("%s: undoing an interrupted backup: moving %s back",
 		    p->dest, p->old);
+		if (k[0] == DIR_EMPTY && rmdir(p->dest) != 0) {
+			admin_warn("%s: %s", p->dest, strerror(errno));
+			return -1;
+		}
 		if (move(p->old, p->dest) != 0)
 			return -1;
 		k[0] = DIR_BACKUP;
 		k[2] = DIR_ABSENT;
 	}
 	/*
-	 * Now DIR holds the newest finished backup, if there is any: what is
-	 * left in DIR.new is an unfinished copy or an older finished one,
-	 * and DIR.old one that DIR superseded or an unfinished removal.
+	 * Now DIR holds the newest finished backup, if there is any. What is
+	 * left in DIR.new is an unfinished copy, and in DIR.old a backup DIR
+	 * superseded or what remains of one being removed.
 	 */
 	if (k[1] != DIR_ABSENT)
 		admin_remove_copy(p->stage);
@@ -311,42 +352,6 @@ copy_once(struct admin *a, const char *stage, int live)
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * Replaces the backup in DIR (if any) by the finished DIR.new: DIR to
- * DIR.old, DIR.new to DIR, DIR.old removed. On a failure the new backup
- * stays in DIR.new and the earlier one in DIR (or DIR.old): says where.
- */
-static int
-commit(const struct places *p)
-{
-	struct stat st;
-	int aside = 0;
-
-	if (lstat(p->dest, &st) == 0) {
-		if (move(p->dest, p->old) != 0)
-			goto fail;
-		aside = 1;
-		kill_point("moved-aside");
-	}
-	if (move(p->stage, p->dest) != 0) {
-		if (aside && rename(p->old, p->dest) == 0)
-			aside = 0;
-		goto fail;
-	}
-	kill_point("moved-in");
-	if (aside) {
-		admin_remove_copy(p->old);
-		if (lstat(p->old, &st) == 0)
-			admin_warn("%s: could not remove the earlier backup; "
-			    "remove it by hand", p->old);
-	}
-	return 0;
-fail:
-	admin_warn("the new backup is verified and kept in %s; the earlier "
-	    "one is in %s", p->stage, aside ? p->old : p->dest);
-	return -1;
 }
 
 /* Backs the store up into argv[0], replacing an earlier backup there. */

@@ -44,7 +44,8 @@ cmd_dump(struct admin *a, int argc, char **argv)
 			buf_reset(&line);
 			buf_addc(&line, '{');
 			codec_put_item(&line, items[i].key, items[i].klen,
-			    items[i].val, items[i].vlen, items[i].expires);
+			    items[i].val, items[i].vlen, items[i].expires,
+			    items[i].version);
 			buf_adds(&line, "}\n");
 			if (fwrite(line.data, 1, line.len, stdout) != line.len) {
 				admin_warn("writing: %s", strerror(errno));

@@ -43,6 +43,9 @@ check_item(const struct admin *a, const struct body_item *bi,
 		return "value missing or null";
 	if (bi->value.len > a->max_value)
 		return "value too large";
+	if (bi->version.st == FIELD_BADTYPE || (bi->version.st == FIELD_OK &&
+	    (bi->version.v <= 0 || bi->version.v > INT64_C(9007199254740991))))
+		return "version must be an integer from 1 to 2^53-1, or absent";
 	if (bi->expires.st == FIELD_BADTYPE ||
 	    (bi->expires.st == FIELD_OK && bi->expires.v <= 0))
 		return "expires must be a positive integer (ms since the "
@@ -52,6 +55,8 @@ check_item(const struct admin *a, const struct body_item *bi,
 	it->val = bi->value.text;
 	it->vlen = bi->value.len;
 	it->expires = bi->expires.st == FIELD_OK ? bi->expires.v : 0;
+	/* Kept, so no client ever sees a version go back after a reload. */
+	it->version = bi->version.st == FIELD_OK ? (uint64_t)bi->version.v : 0;
 	return NULL;
 }
 

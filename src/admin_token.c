@@ -167,22 +167,6 @@ out:
 	return rc;
 }
 
-/* Appends a token's prefixes as the file writes them. */
-static void
-put_prefixes(const struct token *t, struct buf *b)
-{
-	struct buf line;
-	const char *p, *e;
-
-	/* The fields of a formatted line: NAME RIGHTS PREFIXES CREATED HASH. */
-	buf_init(&line);
-	token_format_line(t, &line);
-	p = strchr(strchr(line.data, ' ') + 1, ' ') + 1;
-	e = strchr(p, ' ');
-	buf_add(b, p, (size_t)(e - p));
-	buf_free(&line);
-}
-
 static void
 print_list(const struct token_list *l)
 {
@@ -204,7 +188,7 @@ print_list(const struct token_list *l)
 		for (j = 0; j < 4; j++)
 			snprintf(hex + 2 * j, 3, "%02x", l->v[i].hash[j]);
 		buf_init(&pre);
-		put_prefixes(&l->v[i], &pre);
+		token_format_prefixes(&l->v[i], &pre);
 		printf("%-20s %-18s %-24s %-20s sha256:%s...\n", l->v[i].name,
 		    rights, pre.data, when, hex);
 		buf_free(&pre);

@@ -351,11 +351,17 @@ static void
 note_denial(const struct req *r, enum auth_denial why, const char *detail)
 {
 	const struct token *t = r->token;
+	char path[201];
+	size_t i;
 
 	atomic_fetch_add_explicit(&denied[why], 1, memory_order_relaxed);
-	log_warn("access denied (%s): %s %.200s from %s%s%s%s%s",
-	    denial_names[why], method_names[r->method],
-	    r->path != NULL ? r->path : "-",
+	/* The path is the client's: no control characters into the log. */
+	snprintf(path, sizeof(path), "%s", r->path != NULL ? r->path : "-");
+	for (i = 0; path[i] != '\0'; i++)
+		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+			path[i] = '?';
+	log_warn("access denied (%s): %s %s from %s%s%s%s%s",
+	    denial_names[why], method_names[r->method], path,
 	    r->remote_addr != NULL ? r->remote_addr : "unknown address",
 	    t != NULL ? ", token " : "", t != NULL ? t->name : "",
 	    detail != NULL ? ": " : "", detail != NULL ? detail : "");

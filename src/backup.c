@@ -27,8 +27,9 @@
 #define STAGING_TRIES	10
 
 /* The database files store.c creates, copied first. */
+/* meta.db holds the format marker and the version sequence. */
 static const char *const db_files[] = {
-	STORE_PRIMARY_FILE, STORE_EXPIRY_FILE,
+	STORE_PRIMARY_FILE, STORE_EXPIRY_FILE, STORE_META_FILE,
 };
 
 static void __attribute__((format(printf, 3, 4)))

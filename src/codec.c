@@ -808,6 +808,51 @@ field_ttl_get(struct json_object *obj, struct field_int *f)
 	}
 }
 
+static void	field_int_get(struct json_object *, const char *,
+		    struct field_int *);
+
+/* Reads a boolean member. */
+static void
+field_bool_get(struct json_object *obj, const char *member,
+    struct field_bool *f)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, member, &v))
+		return;
+	if (v == NULL)
+		f->st = FIELD_NULL;
+	else if (!json_object_is_type(v, json_type_boolean))
+		f->st = FIELD_BADTYPE;
+	else {
+		f->v = json_object_get_boolean(v) ? 1 : 0;
+		f->st = FIELD_OK;
+	}
+}
+
+/*
+ * Reads a member that must be a number, keeping its JSON text: the text,
+ * not a double, is what an increment adds, so big integers stay exact.
+ */
+static void
+field_num_get(struct json_object *obj, const char *member,
+    struct field_json *f)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, member, &v))
+		return;
+	if (v == NULL)
+		f->st = FIELD_NULL;
+	else if (!json_object_is_type(v, json_type_int) &&
+	    !json_object_is_type(v, json_type_double))
+		f->st = FIELD_BADTYPE;
+	else {
+		f->text = serialize(v, &f->len);
+		f->st = FIELD_OK;
+	}
+}
+
 static void
 decode_fields(struct json_object *obj, struct body_op *out, int with_op)
 {
@@ -818,6 +863,13 @@ decode_fields(struct json_object *obj, struct body_op *out, int with_op)
 	field_json_get(obj, "oldValue", &out->old_value);
 	field_json_get(obj, "newValue", &out->new_value);
 	field_ttl_get(obj, &out->ttl);
+	field_int_get(obj, "expiresAt", &out->expires_at);
+	field_bool_get(obj, "keepTtl", &out->keep_ttl);
+	field_int_get(obj, "ifVersion", &out->if_version);
+	field_num_get(obj, "by", &out->by);
+	field_num_get(obj, "initial", &out->initial);
+	field_str_get(obj, "prefix", &out->prefix);
+	field_int_get(obj, "limit", &out->limit);
 }
 
 /*
@@ -1048,6 +1100,9 @@ codec_op_free(struct body_op *op)
 	free(op->value.text);
 	free(op->old_value.text);
 	free(op->new_value.text);
+	free(op->by.text);
+	free(op->initial.text);
+	free(op->prefix.s);
 	memset(op, 0, sizeof(*op));
 }
 
@@ -1280,6 +1335,7 @@ codec_decode_item(const char *line, size_t len, unsigned max_depth,
 	field_str_get(root, "key", &out->key);
 	field_json_get(root, "value", &out->value);
 	field_int_get(root, "expires", &out->expires);
+	field_int_get(root, "version", &out->version);
 	json_object_put(root);
 	return 0;
 }
@@ -1305,7 +1361,7 @@ codec_put_expires(struct buf *b, int64_t expires)
 
 void
 codec_put_item(struct buf *b, const char *key, size_t klen, const char *val,
-    size_t vlen, int64_t expires)
+    size_t vlen, int64_t expires, uint64_t version)
 {
 	buf_adds(b, "\"key\":");
 	codec_put_str(b, key, klen);
@@ -1316,4 +1372,15 @@ codec_put_item(struct buf *b, const char *key, size_t klen, const char *val,
 		buf_adds(b, "null");
 	buf_addc(b, ',');
 	codec_put_expires(b, val != NULL ? expires : 0);
+	buf_addc(b, ',');
+	codec_put_version(b, val != NULL ? version : 0);
+}
+
+void
+codec_put_version(struct buf *b, uint64_t version)
+{
+	if (version == 0)
+		buf_adds(b, "\"version\":null");
+	else
+		buf_addf(b, "\"version\":%" PRIu64, version);
 }

@@ -39,6 +39,11 @@ struct field_int {
 	int64_t		 v;	/* saturated to INT64_MIN/MAX when out of range */
 };
 
+struct field_bool {
+	enum field_state st;
+	int		 v;
+};
+
 /*
  * The fields of one operation object, as found. "ttl" wins over
  * "expirationTtl" when both are present. Absent fields are FIELD_ABSENT.
@@ -50,6 +55,14 @@ struct body_op {
 	struct field_json	old_value;	/* "oldValue" */
 	struct field_json	new_value;	/* "newValue" */
 	struct field_int	ttl;		/* "ttl", else "expirationTtl" */
+	struct field_int	expires_at;	/* "expiresAt" */
+	struct field_bool	keep_ttl;	/* "keepTtl" */
+	struct field_int	if_version;	/* "ifVersion" */
+	/* "by", "initial": OK only for a number, kept as its JSON text. */
+	struct field_json	by;
+	struct field_json	initial;
+	struct field_str	prefix;		/* delete-prefix */
+	struct field_int	limit;		/* delete-prefix */
 };
 
 struct body_batch {
@@ -74,7 +87,8 @@ int	codec_validate(const char *body, size_t len, unsigned max_depth,
 	    char *err, size_t errlen);
 
 /*
- * Validate and decode a single-operation body (set, test-and-set). Returns
+ * Validate and decode a single-operation body (set, test-and-set, incr,
+ * touch, delete-prefix). Returns
  * 0 on success. Returns -1 with err set ("Invalid JSON body: ..." or
  * "Request body must be a JSON object") otherwise; out is then empty.
  * Free with codec_op_free.
@@ -100,13 +114,16 @@ void	codec_put_str(struct buf *, const char *s, size_t len);
 /* Appends "expires":E, where 0 (no expiry) is written as null. */
 void	codec_put_expires(struct buf *, int64_t expires);
 
+/* Appends "version":N, where 0 (no live key) is written as null. */
+void	codec_put_version(struct buf *, uint64_t version);
+
 /*
- * Appends "key":K,"value":V,"expires":E, the members of an item in every
- * reply and dump line; the caller writes the braces around them. A NULL
- * val is written as null, with a null expiry.
+ * Appends "key":K,"value":V,"expires":E,"version":N, the members of an
+ * item in every reply and dump line; the caller writes the braces around
+ * them. A NULL val is written as null, with a null expiry and version.
  */
 void	codec_put_item(struct buf *, const char *key, size_t klen,
-	    const char *val, size_t vlen, int64_t expires);
+	    const char *val, size_t vlen, int64_t expires, uint64_t version);
 
 /*
  * JSON equality of two valid JSON texts, as the API defines it: objects
@@ -116,11 +133,15 @@ void	codec_put_item(struct buf *, const char *key, size_t klen,
  */
 int	codec_equal(const char *a, size_t alen, const char *b, size_t blen);
 
-/* One line of `kvstore-admin dump`: {"key":K,"value":V,"expires":E}. */
+/*
+ * One line of `kvstore-admin dump`: {"key":K,"value":V,"expires":E,
+ * "version":N}.
+ */
 struct body_item {
 	struct field_str	key;
 	struct field_json	value;
 	struct field_int	expires;	/* ms since the epoch; null: none */
+	struct field_int	version;	/* absent in older dumps */
 };
 
 /*

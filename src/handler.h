@@ -24,6 +24,10 @@ void	handler_set(const struct ctx *, const struct req *, struct resp *);
 void	handler_delete(const struct ctx *, const struct req *, struct resp *);
 void	handler_tas(const struct ctx *, const struct req *, struct resp *);
 void	handler_batch(const struct ctx *, const struct req *, struct resp *);
+void	handler_incr(const struct ctx *, const struct req *, struct resp *);
+void	handler_touch(const struct ctx *, const struct req *, struct resp *);
+void	handler_delete_prefix(const struct ctx *, const struct req *,
+	    struct resp *);
 void	handler_health(const struct ctx *, const struct req *, struct resp *);
 void	handler_metrics(const struct ctx *, const struct req *, struct resp *);
 

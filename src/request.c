@@ -176,6 +176,8 @@ req_parse(struct req *r, char *const *envp, const char *body, size_t body_len)
 		parse_query(r, qmark + 1);
 	r->authorization = req_env(envp, "HTTP_AUTHORIZATION");
 	r->remote_addr = req_env(envp, "REMOTE_ADDR");
+	r->if_match = req_env(envp, "HTTP_IF_MATCH");
+	r->if_none_match = req_env(envp, "HTTP_IF_NONE_MATCH");
 }
 
 void

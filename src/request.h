@@ -32,6 +32,9 @@ struct req {
 	const char	*authorization;	/* HTTP_AUTHORIZATION */
 	const char	*remote_addr;	/* REMOTE_ADDR, for the log */
 	const struct token *token;	/* set by auth_request; NULL = no check */
+	/* Conditional request headers, borrowed from envp; NULL if absent. */
+	const char	*if_match;	/* HTTP_IF_MATCH */
+	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
 };
 
 /*

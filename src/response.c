@@ -16,11 +16,14 @@ static const struct {
 } reasons[] = {
 	{ 200, "OK" },
 	{ 204, "No Content" },
+	{ 304, "Not Modified" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 409, "Conflict" },
+	{ 412, "Precondition Failed" },
 	{ 413, "Payload Too Large" },
 	{ 500, "Internal Server Error" },
 	{ 503, "Service Unavailable" },
@@ -46,6 +49,7 @@ resp_init(struct resp *r)
 	r->allow = NULL;
 	r->retry_after = 0;
 	r->challenge = 0;
+	r->etag = 0;
 	r->content_type = RESP_JSON;
 	r->held = 0;
 	buf_init(&r->body);

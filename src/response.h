@@ -5,6 +5,8 @@
 #ifndef KV_RESPONSE_H
 #define KV_RESPONSE_H
 
+#include <stdint.h>
+
 #include "buf.h"
 
 struct resp {
@@ -12,6 +14,7 @@ struct resp {
 	const char	*allow;		/* Allow header for 405 and OPTIONS, or NULL */
 	int		 retry_after;	/* seconds for Retry-After, 0 = none */
 	int		 challenge;	/* 401: send WWW-Authenticate: Bearer */
+	uint64_t	 etag;		/* version for ETag: "N", 0 = none */
 	const char	*content_type;	/* static string; resp_init: JSON */
 	struct buf	 body;		/* JSON unless content_type says; empty for 204 */
 	size_t		 held;		/* reply memory taken (inflight.h) */

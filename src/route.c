@@ -42,6 +42,13 @@ static const struct route routes[] = {
 	/* Each operation needs its own right: handler_batch checks them all. */
 	{ "/batch", 0, NULL, handler_batch, NULL, "POST, OPTIONS",
 	    NEED(0, AUTH_TOKEN, 0) },
+	{ "/incr", 0, NULL, handler_incr, NULL, "POST, OPTIONS",
+	    NEED(0, AUTH_WRITE, 0) },
+	{ "/touch", 0, NULL, handler_touch, NULL, "POST, OPTIONS",
+	    NEED(0, AUTH_WRITE, 0) },
+	/* The prefix is checked against the token's prefixes in the handler. */
+	{ "/delete-prefix", 0, NULL, handler_delete_prefix, NULL,
+	    "POST, OPTIONS", NEED(0, AUTH_WRITE, 0) },
 	{ "/delete", 0, NULL, NULL, handler_delete, "DELETE, OPTIONS",
 	    NEED(0, 0, AUTH_WRITE) },
 	{ "/delete/", 1, NULL, NULL, handler_delete, "DELETE, OPTIONS",

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +143,10 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 		buf_addf(&h, "Allow: %s\r\n", resp->allow);
 	if (resp->retry_after > 0)
 		buf_addf(&h, "Retry-After: %d\r\n", resp->retry_after);
-	if (resp->status != 204) {
+	if (resp->etag != 0)
+		buf_addf(&h, "ETag: \"%" PRIu64 "\"\r\n", resp->etag);
+	/* 204 and 304 carry no body, so no type or length either. */
+	if (resp->status != 204 && resp->status != 304) {
 		buf_addf(&h, "Content-Type: %s\r\n"
 		    "Cache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\n", resp->content_type != NULL ?
@@ -150,7 +154,7 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	}
 	buf_adds(&h, "\r\n");
 	put_all(h.data, h.len, rq->out);
-	if (resp->status != 204 && resp->body.len > 0)
+	if (resp->status != 204 && resp->status != 304 && resp->body.len > 0)
 		put_all(resp->body.data, resp->body.len, rq->out);
 	if (FCGX_GetError(rq->out) != 0)
 		log_debug("client went away before the reply was written");

@@ -2,9 +2,11 @@
  * store: the key-value store on a Berkeley DB 5.3 transactional environment.
  *
  * Layout: "kv.db" is the primary btree (key bytes -> 8-byte big-endian
- * expiry in ms, 0 = none, followed by the value bytes); "expiry.db" is a
- * secondary btree with sorted duplicates, maintained by BDB through
- * DB->associate, holding only records that expire.
+ * expiry in ms, 0 = none, then the 8-byte big-endian version, then the
+ * value bytes); "expiry.db" is a secondary btree with sorted duplicates,
+ * maintained by BDB through DB->associate, holding only records that
+ * expire (its key is the first 8 bytes of the record); "meta.db" holds the
+ * format marker and the version sequence (see "Versions" below).
  *
  * No DB_MULTIVERSION: with it, 32 threads incrementing one key through
  * snapshot reads and test-and-set livelocked in BDB 5.3 (readers spinning
@@ -39,6 +41,7 @@
 #include "buf.h"
 #include "flush.h"
 #include "log.h"
+#include "num.h"
 #include "op.h"
 #include "store.h"
 #include "store_impl.h"
@@ -96,6 +99,7 @@ static const char *const store_errstr[] = {
 	[STORE_OK] = "ok",
 	[STORE_NOTFOUND] = "key not found",
 	[STORE_CONDITION] = "condition not met",
+	[STORE_CONFLICT] = "increment not possible",
 	[STORE_BUSY] = "store busy, try again",
 	[STORE_NOSPACE] = "no space left on the storage device",
 	[STORE_ERROR] = "storage error",
@@ -182,11 +186,11 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 static int
 expiry_key(DB *sec, const DBT *pkey, const DBT *pdata, DBT *skey)
 {
-	if (pdata->size < HDR_LEN ||
+	if (pdata->size < EXP_LEN ||
 	    be64_get((const unsigned char *)pdata->data) == 0)
 		return DB_DONOTINDEX;
 	skey->data = pdata->data;
-	skey->size = HDR_LEN;
+	skey->size = EXP_LEN;
 	return 0;
 }
 
@@ -207,6 +211,16 @@ backoff(int attempt)
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)us * 1000;
 	nanosleep(&ts, NULL);
+}
+
+/*
+ * db_strerror() for any thread: for a system error (a positive code) it
+ * returns strerror()'s text, which another thread's call may overwrite.
+ */
+static const char *
+errstr(int ret, char *buf, size_t len)
+{
+	return ret > 0 ? log_strerror(ret, buf, len) : db_strerror(ret);
 }
 
 /* Milliseconds since t0 on the monotonic clock. */
@@ -320,6 +334,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
     void *arg, const char *func)
 {
 	struct timespec t0;
+	char ebuf[128];
 	DB_TXN *txn;
 	int64_t now_ms, left_ms;
 	int attempt, ret, rollback, tret;
@@ -352,7 +367,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			reset(arg);
 			continue;
 		}
@@ -371,7 +386,7 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 			ctr_add(&s->ctr.aborts, 1);
 			if ((tret = txn->abort(txn)) != 0)
 				log_error("%s: abort: %s", func,
-				    db_strerror(tret));
+				    errstr(tret, ebuf, sizeof(ebuf)));
 			if (tret == DB_RUNRECOVERY)
 				store_panic(func, tret);
 			if (ret == 0) {
@@ -403,12 +418,13 @@ fail:
 	reset(arg);
 	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
 		ctr_add(&s->ctr.nospace, 1);
-		log_error("%s: %s: disk full", func, db_strerror(ret));
+		log_error("%s: %s: disk full", func,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 		return STORE_NOSPACE;
 	}
 	if (ret == DB_RUNRECOVERY)
 		store_panic(func, ret);
-	log_error("%s: %s", func, db_strerror(ret));
+	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
 	return STORE_ERROR;
 }
 
@@ -447,6 +463,7 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 		free(p);
 		return 0;
 	}
+	out->version = be64_get(p + EXP_LEN);
 	/* Reuse BDB's buffer: slide the value down and terminate it. */
 	memmove(p, p + HDR_LEN, d.size - HDR_LEN);
 	p[d.size - HDR_LEN] = '\0';
@@ -458,10 +475,26 @@ rec_read(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 	return 0;
 }
 
-/* Writes key = (expires, val) in txn. Returns a BDB code. */
+/* Writes key = data[0..len), a whole record, in txn. Returns a BDB code. */
+static int
+rec_raw_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
+    const void *data, size_t len)
+{
+	DBT k, d;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = (u_int32_t)klen;
+	d.data = (void *)data;
+	d.size = (u_int32_t)len;
+	return s->db->put(s->db, txn, &k, &d, 0);
+}
+
+/* Writes key = (expires, version, val) in txn. Returns a BDB code. */
 int
 rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
-    const char *val, size_t vlen, int64_t expires)
+    const char *val, size_t vlen, int64_t expires, uint64_t version)
 {
 	DBT k, d;
 	unsigned char *p;
@@ -471,6 +504,7 @@ rec_put(struct store *s, DB_TXN *txn, const char *key, size_t klen,
 		return EINVAL;
 	p = xmalloc(HDR_LEN + vlen);
 	be64_put(p, (uint64_t)expires);
+	be64_put(p + EXP_LEN, version);
 	if (vlen > 0)
 		memcpy(p + HDR_LEN, val, vlen);
 	memset(&k, 0, sizeof(k));
@@ -499,20 +533,140 @@ rec_del(struct store *s, DB_TXN *txn, const char *key, size_t klen)
 }
 
 /*
- * Writes val (or deletes when val is NULL) with ttl at now_ms and sets
- * *expires to what was stored. Returns a BDB code.
+ * Versions
+ *
+ * Every write that leaves a key live stores a new version in the record
+ * header, drawn from one Berkeley DB sequence ("versions" in meta.db).
+ * The sequence hands out numbers from a cache of VERSION_CACHE values
+ * held in memory; only refilling the cache writes to meta.db, in a small
+ * transaction of its own, so writers of different keys do not contend on
+ * one record (they share only the sequence's mutex for a few instructions).
+ *
+ * Why no version is ever handed out twice, even after kill -9: the refill
+ * transaction commits the new upper bound of the cache before any value
+ * of that range is returned, so it precedes in the log every transaction
+ * that stores one of those values. The refill commits without a sync
+ * (DB_TXN_NOSYNC), but a client only ever sees a version once the
+ * transaction that stored it is in the log on disk (sync mode), or in the
+ * OS (write mode), and writing a log record writes everything before it.
+ * Recovery therefore restores a bound above every version a client saw;
+ * numbers cached but unused when the process died are skipped, never
+ * reused. Within one key versions only grow: a writer draws its version
+ * while holding the key's write lock, after every earlier writer of the
+ * key drew and committed. Deletes do not reset anything, as the sequence
+ * is shared by all keys.
+ */
+#define VERSION_CACHE	1000
+#define VERSION_SEQ_KEY	"versions"
+
+/* Draws the next version. Returns a BDB code (EINVAL past VERSION_MAX). */
+int
+version_next(struct store *s, uint64_t *out)
+{
+	db_seq_t v;
+	int ret;
+
+	if ((ret = s->seq->get(s->seq, NULL, 1, &v, DB_TXN_NOSYNC)) != 0)
+		return ret;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/*
+ * Opens (creating at initial if missing) the version sequence in txn (NULL:
+ * its own transaction).
  */
 static int
-rec_write(struct store *s, DB_TXN *txn, const char *key, size_t klen,
-    const char *val, size_t vlen, int64_t ttl, int64_t now_ms,
-    int64_t *expires)
+seq_open(struct store *s, DB_TXN *txn, db_seq_t initial)
 {
-	*expires = 0;
+	DBT k;
+	int ret;
+
+	if ((ret = db_sequence_create(&s->seq, s->meta, 0)) != 0) {
+		s->seq = NULL;
+		return ret;
+	}
+	memset(&k, 0, sizeof(k));
+	k.data = (void *)VERSION_SEQ_KEY;
+	k.size = (u_int32_t)strlen(VERSION_SEQ_KEY);
+	if ((ret = s->seq->initial_value(s->seq, initial)) != 0 ||
+	    (ret = s->seq->set_range(s->seq, 1, VERSION_MAX)) != 0 ||
+	    (ret = s->seq->set_cachesize(s->seq, VERSION_CACHE)) != 0 ||
+	    (ret = s->seq->open(s->seq, txn, &k, DB_CREATE | DB_THREAD)) != 0) {
+		(void)s->seq->close(s->seq, 0);
+		s->seq = NULL;
+	}
+	return ret;
+}
+
+/*
+ * Makes the sequence hand out only versions above floor, for records
+ * loaded with their versions. If the next version is not above floor, the
+ * sequence is replaced, in one transaction, by one that starts at
+ * floor + 1 (a sequence cannot be moved forward by more than 2^31 in one
+ * step). Only for a store no other thread uses: kvstore-admin load.
+ */
+int
+version_raise(struct store *s, uint64_t floor)
+{
+	DB_TXN *txn = NULL;
+	uint64_t v;
+	int ret;
+
+	if (floor == 0)
+		return STORE_OK;
+	if ((ret = version_next(s, &v)) != 0)
+		goto fail;
+	if (v > floor)
+		return STORE_OK;
+	if ((ret = s->env->txn_begin(s->env, NULL, &txn, 0)) != 0)
+		goto fail;
+	ret = s->seq->remove(s->seq, txn, 0);
+	s->seq = NULL;
+	if (ret == 0)
+		ret = seq_open(s, txn, (db_seq_t)floor + 1);
+	if (ret != 0) {
+		(void)txn->abort(txn);
+		goto fail;
+	}
+	if ((ret = txn->commit(txn, 0)) != 0)
+		goto fail;
+	return STORE_OK;
+fail:
+	log_error("%s: %s", __func__, db_strerror(ret));
+	/* Without a sequence no write can go on: reopen the one on disk. */
+	if (s->seq == NULL && seq_open(s, NULL, 1) != 0)
+		log_error("%s: the version sequence could not be reopened",
+		    __func__);
+	return STORE_ERROR;
+}
+
+/*
+ * Writes val with expires and a new version, or deletes the key when val
+ * is NULL, and records the outcome in *r. Returns a BDB code.
+ */
+static int
+rec_store(struct store *s, DB_TXN *txn, const struct op *op, const char *val,
+    size_t vlen, int64_t expires, struct op_result *r)
+{
+	uint64_t version;
+	int ret;
+
+	r->found = 0;
+	r->expires = 0;
+	r->version = 0;
 	if (val == NULL)
-		return rec_del(s, txn, key, klen);
-	*expires = expiry_for(now_ms, ttl);
-	horizon_note(*expires);
-	return rec_put(s, txn, key, klen, val, vlen, *expires);
+		return rec_del(s, txn, op->key, op->klen);
+	if ((ret = version_next(s, &version)) != 0)
+		return ret;
+	horizon_note(expires);
+	if ((ret = rec_put(s, txn, op->key, op->klen, val, vlen, expires,
+	    version)) != 0)
+		return ret;
+	r->found = 1;
+	r->expires = expires;
+	r->version = version;
+	return 0;
 }
 
 /* store_get */
@@ -570,6 +724,7 @@ struct exec_ctx {
 	store_eq_fn		 eq;
 	struct op_result	*results;
 	size_t			 failed;
+	struct op_result	 fail;		/* the failed increment's key */
 	const struct op		**order;	/* ops by key; NULL for one op */
 };
 
@@ -620,36 +775,136 @@ exec_lock(struct store *s, DB_TXN *txn, const struct exec_ctx *c)
 }
 
 /*
- * Runs one test-and-set: reads under a write lock (DB_RMW) so no other
- * transaction can change the key between the comparison and the write.
- * Sets *unmet when the condition fails; r then holds the current value.
+ * Returns the expiry a write stores (see struct op): the key's current one
+ * with keep_ttl, else expires_at, else ttl seconds from now_ms.
+ */
+static int64_t
+write_expiry(const struct op *op, const struct op_result *cur, int64_t now_ms)
+{
+	if (op->keep_ttl)
+		return cur->found ? cur->expires : 0;
+	if (op->expires_at != 0)
+		return op->expires_at;
+	return expiry_for(now_ms, op->ttl);
+}
+
+/* Returns 1 if the op's version precondition holds for the key as read. */
+static int
+cond_holds(const struct op *op, const struct op_result *cur)
+{
+	switch (op->cond) {
+	case OP_COND_VERSION:
+		return cur->found && cur->version == op->if_version;
+	case OP_COND_ABSENT:
+		return !cur->found;
+	case OP_COND_LIVE:
+		return cur->found;
+	default:
+		return 1;
+	}
+}
+
+/* Returns 1 if a write op must read the key first. */
+static int
+needs_read(const struct op *op)
+{
+	return op->cond != OP_COND_NONE || op->keep_ttl ||
+	    op->type == OP_TAS || op->type == OP_INCR || op->type == OP_TOUCH;
+}
+
+/*
+ * Runs one write op (set, delete, test-and-set, incr, touch). When it must
+ * look at the key, it reads it under a write lock (DB_RMW), so no other
+ * transaction can change the key between the check and the write.
+ *
+ * Sets *unmet when the version precondition (r->version_unmet) or the
+ * test-and-set comparison failed: nothing is written, and r describes the
+ * key as it is (found, val, expires, version). An increment that cannot be
+ * done sets r->err, with r describing the key too. A touch of an absent
+ * key leaves r->found 0. Returns a BDB code.
  */
 static int
-exec_tas(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
+exec_write(struct store *s, DB_TXN *txn, const struct op *op, int64_t now_ms,
     store_eq_fn eq, struct op_result *r, int *unmet)
 {
-	int met, ret;
+	struct op_result cur;
+	char sum[NUM_TEXT_MAX];
+	const char *val = NULL, *base;
+	size_t vlen = 0, blen;
+	int64_t expires;
+	int ret, rc;
 
 	*unmet = 0;
-	if ((ret = rec_read(s, txn, op->key, op->klen, DB_RMW, now_ms, r)) != 0)
+	memset(&cur, 0, sizeof(cur));
+	if (needs_read(op) && (ret = rec_read(s, txn, op->key, op->klen,
+	    DB_RMW, now_ms, &cur)) != 0)
 		return ret;
-	if (op->old == NULL)
-		met = !r->found;
-	else
-		met = r->found && eq(r->val, r->vlen, op->old, op->oldlen) == 1;
-	if (!met) {
-		r->cond_met = 0;
+	if (!cond_holds(op, &cur)) {
+		*r = cur;
+		r->version_unmet = 1;
 		*unmet = 1;
 		return 0;
 	}
-	op_result_clear(r);
-	r->cond_met = 1;
-	r->found = op->val != NULL;
-	return rec_write(s, txn, op->key, op->klen, op->val, op->vlen, op->ttl,
-	    now_ms, &r->expires);
+	switch (op->type) {
+	case OP_TAS:
+		if (op->old == NULL ? cur.found : (!cur.found ||
+		    eq(cur.val, cur.vlen, op->old, op->oldlen) != 1)) {
+			*r = cur;
+			r->cond_met = 0;
+			*unmet = 1;
+			return 0;
+		}
+		r->cond_met = 1;
+		/* FALLTHROUGH */
+	case OP_SET:
+		val = op->val;
+		vlen = op->vlen;
+		expires = write_expiry(op, &cur, now_ms);
+		break;
+	case OP_DELETE:
+		expires = 0;
+		break;
+	case OP_INCR:
+		base = cur.found ? cur.val : op->initial ? op->initial : "0";
+		blen = cur.found ? cur.vlen : op->initial ? op->initlen : 1;
+		if ((rc = num_add(base, blen, op->by, op->bylen, sum)) !=
+		    NUM_OK) {
+			*r = cur;
+			r->err = rc == NUM_NAN ? OP_ERR_NAN : OP_ERR_OVERFLOW;
+			return 0;
+		}
+		val = sum;
+		vlen = strlen(sum);
+		/* Only a new key takes the op's expiry (fixed windows). */
+		expires = cur.found ? cur.expires : write_expiry(op, &cur,
+		    now_ms);
+		break;
+	case OP_TOUCH:
+		if (!cur.found) {
+			op_result_clear(&cur);
+			return 0;
+		}
+		val = cur.val;
+		vlen = cur.vlen;
+		expires = op->expires_at != 0 ? op->expires_at :
+		    expiry_for(now_ms, op->ttl);
+		break;
+	default:
+		return EINVAL;
+	}
+	ret = rec_store(s, txn, op, val, vlen, expires, r);
+	if (ret == 0 && op->type == OP_INCR) {
+		r->val = xmemdup(sum, vlen);
+		r->vlen = vlen;
+	}
+	op_result_clear(&cur);
+	return ret;
 }
 
-/* Runs every op in order; an unmet TAS in an atomic batch rolls back. */
+/*
+ * Runs every op in order. An unmet condition (version or test-and-set) in
+ * an atomic batch, and a failed increment in any batch, roll back.
+ */
 static int
 exec_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
     int *rollback)
@@ -665,32 +920,26 @@ exec_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 	for (i = 0; i < c->n; i++) {
 		op = &c->ops[i];
 		r = &c->results[i];
-		switch (op->type) {
-		case OP_GET:
+		unmet = 0;
+		if (op->type == OP_GET)
 			ret = rec_read(s, txn, op->key, op->klen, 0, now_ms, r);
-			break;
-		case OP_SET:
-			ret = rec_write(s, txn, op->key, op->klen, op->val,
-			    op->vlen, op->ttl, now_ms, &r->expires);
-			r->found = op->val != NULL;
-			break;
-		case OP_DELETE:
-			ret = rec_del(s, txn, op->key, op->klen);
-			break;
-		case OP_TAS:
-			ret = exec_tas(s, txn, op, now_ms, c->eq, r, &unmet);
-			if (ret == 0 && unmet && c->atomic) {
-				c->failed = i;
-				*rollback = 1;
-				return 0;
-			}
-			break;
-		default:
-			ret = EINVAL;
-			break;
-		}
+		else
+			ret = exec_write(s, txn, op, now_ms, c->eq, r, &unmet);
 		if (ret != 0)
 			return ret;
+		if (r->err != OP_ERR_NONE) {
+			/* Kept apart: the rollback frees every result. */
+			c->failed = i;
+			c->fail = *r;
+			memset(r, 0, sizeof(*r));
+			*rollback = 1;
+			return 0;
+		}
+		if (unmet && c->atomic) {
+			c->failed = i;
+			*rollback = 1;
+			return 0;
+		}
 	}
 	return 0;
 }
@@ -737,10 +986,15 @@ store_exec(struct store *s, const struct op *ops, size_t n, int atomic,
 	c.eq = eq;
 	c.results = results;
 	c.failed = 0;
+	memset(&c.fail, 0, sizeof(c.fail));
 	memset(results, 0, n * sizeof(*results));
 	ret = store_run(s, flags, exec_body, exec_reset, &c, __func__);
 	free(c.order);
-	if (ret == STORE_CONDITION && failed != NULL)
+	if (ret == STORE_CONDITION && c.fail.err != OP_ERR_NONE) {
+		results[c.failed] = c.fail;
+		ret = STORE_CONFLICT;
+	}
+	if ((ret == STORE_CONDITION || ret == STORE_CONFLICT) && failed != NULL)
 		*failed = c.failed;
 	return ret;
 }
@@ -762,6 +1016,7 @@ struct list_ctx {
 	/* Where the scan stopped early (expired run): resume after it. */
 	char			*stop;
 	size_t			 stoplen;
+	int			 keys_only;	/* copy no values */
 };
 
 /* Returns <0, 0, >0 as a sorts before, equal to, after b in btree order. */
@@ -789,9 +1044,16 @@ list_add(struct list_ctx *c, const DBT *k, const DBT *d, int64_t expires)
 	it = &c->items[c->n++];
 	it->key = xmemdup(k->data, k->size);
 	it->klen = k->size;
-	it->val = xmemdup((const char *)d->data + HDR_LEN, d->size - HDR_LEN);
-	it->vlen = d->size - HDR_LEN;
+	if (c->keys_only) {
+		it->val = NULL;
+		it->vlen = 0;
+	} else {
+		it->val = xmemdup((const char *)d->data + HDR_LEN,
+		    d->size - HDR_LEN);
+		it->vlen = d->size - HDR_LEN;
+	}
 	it->expires = expires;
+	it->version = be64_get((const unsigned char *)d->data + EXP_LEN);
 }
 
 /*
@@ -814,7 +1076,8 @@ list_take(struct list_ctx *c, int64_t now_ms, const DBT *k, const DBT *d,
 	(*examined)++;
 	expires = (int64_t)be64_get(d->data);
 	if (!is_expired(expires, now_ms)) {
-		vlen = d->size - HDR_LEN;
+		/* A keys-only page copies no values: only the limit bounds it. */
+		vlen = c->keys_only ? 0 : d->size - HDR_LEN;
 		if (c->n == c->limit ||
 		    (c->n > 0 && c->bytes + vlen > c->budget)) {
 			c->more = 1;		/* resume after the last item */
@@ -935,9 +1198,9 @@ list_reset(void *arg)
  * Lists live prefixed records strictly after `after` in one serializable
  * transaction (see store.h). On failure *items is NULL and *n is 0.
  */
-int
-store_list(struct store *s, const char *prefix, size_t plen,
-    const char *after, size_t alen, size_t limit,
+static int
+list_run(struct store *s, const char *prefix, size_t plen,
+    const char *after, size_t alen, size_t limit, int keys_only,
     struct store_item **items, size_t *n, int *more, char **next,
     size_t *nlen)
 {
@@ -953,6 +1216,7 @@ store_list(struct store *s, const char *prefix, size_t plen,
 		*nlen = 0;
 	}
 	memset(&c, 0, sizeof(c));
+	c.keys_only = keys_only;
 	c.prefix = plen > 0 ? prefix : "";
 	c.plen = plen;
 	c.limit = limit;
@@ -991,6 +1255,140 @@ store_list(struct store *s, const char *prefix, size_t plen,
 	return STORE_OK;
 }
 
+/* Lists records with their values (see store.h). */
+int
+store_list(struct store *s, const char *prefix, size_t plen,
+    const char *after, size_t alen, size_t limit,
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
+{
+	return list_run(s, prefix, plen, after, alen, limit, 0, items, n,
+	    more, next, nlen);
+}
+
+/*
+ * Lists records without copying their values (see store.h). The bulk
+ * reads of list_body still bring the values into its buffer (Berkeley DB
+ * has no partial bulk read), but nothing is copied per item, and the byte
+ * budget of a page does not apply.
+ */
+int
+store_list_keys(struct store *s, const char *prefix, size_t plen,
+    const char *after, size_t alen, size_t limit,
+    struct store_item **items, size_t *n, int *more, char **next,
+    size_t *nlen)
+{
+	return list_run(s, prefix, plen, after, alen, limit, 1, items, n,
+	    more, next, nlen);
+}
+
+/* store_delete_prefix */
+
+/*
+ * Bytes of records one delete-prefix transaction removes at most. Deleting
+ * logs every removed record for undo, so 10000 values of 1 MiB would put
+ * 10 GB into the log of one transaction; past this budget a call stops
+ * early and says `more`.
+ */
+#define DPFX_TXN_BYTES	(64u * 1024 * 1024)
+
+struct dpfx_ctx {
+	const char	*prefix;
+	size_t		 plen;
+	size_t		 limit;
+	size_t		 deleted;	/* live records removed */
+	int		 more;
+};
+
+/*
+ * Deletes prefixed records from the lowest, through one write cursor, until
+ * limit records (or DPFX_TXN_BYTES) are gone. Expired records met on the
+ * way are removed too but neither counted nor reported. The page locks of
+ * up to 10000 records fit MAX_LOCKS many times over: locks are per page.
+ */
+static int
+dpfx_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
+{
+	struct dpfx_ctx *c = arg;
+	DBC *cur = NULL;
+	DBT k, d;
+	size_t removed = 0, bytes = 0;
+	u_int32_t how;
+	int ret, tret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = xmemdup(c->prefix, c->plen);
+	k.size = (u_int32_t)c->plen;
+	k.flags = DB_DBT_REALLOC;
+	d.flags = DB_DBT_REALLOC;
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		goto done;
+	for (how = DB_SET_RANGE;; how = DB_NEXT) {
+		if ((ret = cur->get(cur, &k, &d, how | DB_RMW)) != 0)
+			break;
+		if (k.size < c->plen || memcmp(k.data, c->prefix, c->plen) != 0)
+			break;
+		if (removed == c->limit || bytes >= DPFX_TXN_BYTES) {
+			c->more = 1;
+			break;
+		}
+		if (d.size < HDR_LEN) {
+			ret = DB_VERIFY_BAD;
+			break;
+		}
+		if ((ret = cur->del(cur, 0)) != 0)
+			break;
+		removed++;
+		bytes += k.size + d.size;
+		if (!is_expired((int64_t)be64_get(d.data), now_ms))
+			c->deleted++;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	free(d.data);
+	return ret;
+}
+
+/* Forgets the counts of an aborted attempt. */
+static void
+dpfx_reset(void *arg)
+{
+	struct dpfx_ctx *c = arg;
+
+	c->deleted = 0;
+	c->more = 0;
+}
+
+/* Deletes up to limit prefixed records in one transaction (see store.h). */
+int
+store_delete_prefix(struct store *s, const char *prefix, size_t plen,
+    size_t limit, size_t *deleted, int *more)
+{
+	struct dpfx_ctx c;
+	int ret;
+
+	*deleted = 0;
+	*more = 0;
+	if (plen == 0 || limit == 0)
+		return STORE_OK;
+	memset(&c, 0, sizeof(c));
+	c.prefix = prefix;
+	c.plen = plen;
+	c.limit = limit;
+	ret = store_run(s, 0, dpfx_body, dpfx_reset, &c, __func__);
+	if (ret == STORE_OK) {
+		*deleted = c.deleted;
+		*more = c.more;
+	}
+	return ret;
+}
+
 /* store_sweep */
 
 struct sweep_ctx {
@@ -1011,7 +1409,7 @@ sweep_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 	struct sweep_ctx *c = arg;
 	DBC *cur = NULL;
 	DBT sk, pk, pd;
-	unsigned char exp[HDR_LEN];
+	unsigned char exp[EXP_LEN];
 	int ret, tret;
 
 	memset(&sk, 0, sizeof(sk));
@@ -1030,7 +1428,7 @@ sweep_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 		ret = cur->pget(cur, &sk, &pk, &pd, DB_NEXT | DB_RMW);
 		if (ret != 0)
 			break;
-		if (sk.size != HDR_LEN ||
+		if (sk.size != EXP_LEN ||
 		    !is_expired((int64_t)be64_get(exp), c->now_ms)) {
 			c->done = 1;
 			break;
@@ -1092,7 +1490,10 @@ store_sweep(struct store *s, int64_t now_ms, size_t max, size_t *removed)
 
 /* store_check */
 
-/* Positions a cursor on the first record, reading no data. */
+/*
+ * Positions a cursor on the first record, reading no data. With arg set
+ * (any pointer), returns DB_NOTFOUND for an empty store.
+ */
 static int
 check_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
     int *rollback)
@@ -1108,7 +1509,8 @@ check_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
 	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
 		return ret;
 	ret = cur->get(cur, &k, &d, DB_FIRST);
-	if (ret == DB_NOTFOUND)
+	/* Called with arg set, it reports an empty store as DB_NOTFOUND. */
+	if (ret == DB_NOTFOUND && arg == NULL)
 		ret = 0;
 	if ((tret = cur->close(cur)) != 0 && ret == 0)
 		ret = tret;
@@ -1136,6 +1538,7 @@ store_check(struct store *s)
 static void
 maintain(struct store *s, int checkpoint)
 {
+	char ebuf[128];
 	int ret, rejected;
 
 	store_test_panic_poll(s);
@@ -1143,7 +1546,8 @@ maintain(struct store *s, int checkpoint)
 	    &rejected)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("lock_detect", ret);
-		log_warn("%s: lock_detect: %s", __func__, db_strerror(ret));
+		log_warn("%s: lock_detect: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	/* Errors are logged inside; the next tick tries again. */
 	(void)store_sweep(s, s->clock(), SWEEP_BUDGET, NULL);
@@ -1151,13 +1555,15 @@ maintain(struct store *s, int checkpoint)
 	    (ret = s->env->log_flush(s->env, NULL)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("log_flush", ret);
-		log_error("%s: log_flush: %s", __func__, db_strerror(ret));
+		log_error("%s: log_flush: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint &&
 	    (ret = s->env->txn_checkpoint(s->env, 1024, 1, 0)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			store_panic("txn_checkpoint", ret);
-		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
+		log_error("%s: txn_checkpoint: %s", __func__,
+		    errstr(ret, ebuf, sizeof(ebuf)));
 	}
 	if (checkpoint)
 		store_log_trim(s);
@@ -1252,6 +1658,282 @@ open_dbs(struct store *s)
 	 * primary at every start of a store that uses no TTLs.
 	 */
 	return s->db->associate(s->db, NULL, s->exp, expiry_key, 0);
+}
+
+/*
+ * Record format upgrade
+ *
+ * Format 1 (the first release) stored an 8-byte expiry before the value;
+ * format 2 adds the 8-byte version. meta.db says which format kv.db holds:
+ * "format" = 2 (4 bytes, big-endian), written when the last record has
+ * been converted. A store without the marker is format 1 (a new store is
+ * an empty format-1 store, converted at once). The conversion runs at
+ * open, before any request, MIGRATE_TXN_RECORDS records per transaction;
+ * each transaction also saves the last key it converted ("migrate-after"),
+ * so a crash in the middle resumes where it stopped and never converts a
+ * record twice. Converted records get fresh versions from the sequence.
+ * A store converted this way cannot be opened by the first release again.
+ */
+#define FORMAT_KEY		"format"
+#define MIGRATE_KEY		"migrate-after"
+#define FORMAT_VERSIONED	2
+#define MIGRATE_TXN_RECORDS	1000
+#define MIGRATE_TXN_BYTES	(16u * 1024 * 1024)
+
+struct migrate_ctx {
+	uint64_t	 first_version;	/* drawn before the transaction */
+	size_t		 converted;	/* by this transaction */
+	int		 finished;	/* the marker is written */
+	char		**keys;		/* this transaction's records */
+	size_t		*klens;
+	unsigned char	**datas;
+	size_t		*dlens;
+	size_t		 n;
+};
+
+/* Reads meta key name into *d (malloc'd). Returns a BDB code. */
+static int
+meta_get(struct store *s, DB_TXN *txn, const char *name, DBT *d)
+{
+	DBT k;
+
+	memset(&k, 0, sizeof(k));
+	memset(d, 0, sizeof(*d));
+	k.data = (void *)name;
+	k.size = (u_int32_t)strlen(name);
+	d->flags = DB_DBT_MALLOC;
+	return s->meta->get(s->meta, txn, &k, d, txn != NULL ? DB_RMW : 0);
+}
+
+/* Writes meta key name = data[0..len); NULL data deletes it. */
+static int
+meta_put(struct store *s, DB_TXN *txn, const char *name, const void *data,
+    size_t len)
+{
+	DBT k, d;
+	int ret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)name;
+	k.size = (u_int32_t)strlen(name);
+	if (data == NULL) {
+		ret = s->meta->del(s->meta, txn, &k, 0);
+		return ret == DB_NOTFOUND ? 0 : ret;
+	}
+	d.data = (void *)data;
+	d.size = (u_int32_t)len;
+	return s->meta->put(s->meta, txn, &k, &d, 0);
+}
+
+/* Frees the records an attempt collected. */
+static void
+migrate_reset(void *arg)
+{
+	struct migrate_ctx *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->keys[i]);
+		free(c->datas[i]);
+	}
+	c->n = 0;
+	c->converted = 0;
+	c->finished = 0;
+}
+
+/*
+ * Reads up to MIGRATE_TXN_RECORDS format-1 records after *after (all when
+ * NULL) into c; sets *eof when none is left after them.
+ */
+static int
+migrate_collect(struct store *s, DB_TXN *txn, struct migrate_ctx *c,
+    const DBT *after, int *eof)
+{
+	DBC *cur = NULL;
+	DBT k, d;
+	size_t bytes = 0;
+	u_int32_t how = DB_FIRST;
+	int ret, tret;
+
+	*eof = 0;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = DB_DBT_REALLOC;
+	d.flags = DB_DBT_REALLOC;
+	if (after != NULL) {
+		/* after + NUL: the smallest key sorting after it. */
+		k.data = xmalloc(after->size + 1);
+		memcpy(k.data, after->data, after->size);
+		((char *)k.data)[after->size] = '\0';
+		k.size = after->size + 1;
+		how = DB_SET_RANGE;
+	}
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		goto done;
+	for (;; how = DB_NEXT) {
+		if (c->n == MIGRATE_TXN_RECORDS || bytes >= MIGRATE_TXN_BYTES)
+			break;
+		if ((ret = cur->get(cur, &k, &d, how | DB_RMW)) != 0)
+			break;
+		if (d.size < LEGACY_HDR_LEN) {
+			ret = DB_VERIFY_BAD;
+			break;
+		}
+		c->keys[c->n] = xmemdup(k.data, k.size);
+		c->klens[c->n] = k.size;
+		c->datas[c->n] = (unsigned char *)xmemdup(d.data, d.size);
+		c->dlens[c->n] = d.size;
+		c->n++;
+		bytes += k.size + d.size;
+	}
+	if (ret == DB_NOTFOUND) {
+		*eof = 1;
+		ret = 0;
+	}
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	free(d.data);
+	return ret;
+}
+
+/* Converts one slice of records, or finds the store converted already. */
+static int
+migrate_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
+{
+	struct migrate_ctx *c = arg;
+	unsigned char mark[4] = { 0, 0, 0, FORMAT_VERSIONED };
+	DBT fmt, after;
+	uint64_t version;
+	size_t i;
+	int eof, ret;
+
+	ret = meta_get(s, txn, FORMAT_KEY, &fmt);
+	if (ret == 0) {
+		ret = fmt.size == sizeof(mark) &&
+		    memcmp(fmt.data, mark, sizeof(mark)) == 0 ? 0 : EINVAL;
+		if (ret != 0)
+			log_error("%s: the store has an unknown format (made "
+			    "by a newer release?)", __func__);
+		free(fmt.data);
+		c->finished = 1;
+		return ret;
+	}
+	if (ret != DB_NOTFOUND)
+		return ret;
+	ret = meta_get(s, txn, MIGRATE_KEY, &after);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	ret = migrate_collect(s, txn, c, ret == 0 ? &after : NULL, &eof);
+	free(after.data);
+	if (ret != 0)
+		return ret;
+	for (i = 0; i < c->n; i++) {
+		unsigned char *p = xmalloc(c->dlens[i] + EXP_LEN);
+
+		version = c->first_version + i;
+		memcpy(p, c->datas[i], EXP_LEN);
+		be64_put(p + EXP_LEN, version);
+		memcpy(p + HDR_LEN, c->datas[i] + LEGACY_HDR_LEN,
+		    c->dlens[i] - LEGACY_HDR_LEN);
+		free(c->datas[i]);
+		c->datas[i] = p;
+		c->dlens[i] += EXP_LEN;
+		if ((ret = rec_raw_put(s, txn, c->keys[i], c->klens[i], p,
+		    c->dlens[i])) != 0)
+			return ret;
+		c->converted++;
+	}
+	if (!eof)
+		return meta_put(s, txn, MIGRATE_KEY, c->keys[c->n - 1],
+		    c->klens[c->n - 1]);
+	if ((ret = meta_put(s, txn, MIGRATE_KEY, NULL, 0)) != 0)
+		return ret;
+	c->finished = 1;
+	return meta_put(s, txn, FORMAT_KEY, mark, sizeof(mark));
+}
+
+/* Converts a format-1 store to format 2 (see above); a no-op after that. */
+static int
+migrate(struct store *s)
+{
+	struct migrate_ctx c;
+	size_t total = 0;
+	db_seq_t first;
+	DBT fmt;
+	int done, empty;
+	int ret, logged = 0;
+
+	/* The common case, a converted store, costs one read. */
+	if (meta_get(s, NULL, FORMAT_KEY, &fmt) == 0) {
+		done = fmt.size == 4 && memcmp(fmt.data, "\0\0\0\2", 4) == 0;
+		free(fmt.data);
+		if (done)
+			return STORE_OK;
+	}
+	memset(&c, 0, sizeof(c));
+	c.keys = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.keys));
+	c.klens = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.klens));
+	c.datas = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.datas));
+	c.dlens = xcalloc(MIGRATE_TXN_RECORDS, sizeof(*c.dlens));
+	/* A new store has nothing to convert: its versions start at 1. */
+	empty = check_body(s, NULL, 0, &empty, NULL) == DB_NOTFOUND;
+	for (;;) {
+		/*
+		 * The versions of a slice are drawn before its transaction:
+		 * that transaction holds locks in meta.db, where the
+		 * sequence's own transaction would wait for them forever.
+		 */
+		first = 0;
+		ret = empty ? 0 : s->seq->get(s->seq, NULL,
+		    MIGRATE_TXN_RECORDS, &first, DB_TXN_NOSYNC);
+		if (ret != 0) {
+			log_error("%s: %s", __func__, db_strerror(ret));
+			ret = STORE_ERROR;
+			break;
+		}
+		c.first_version = (uint64_t)first;
+		ret = store_run(s, 0, migrate_body, migrate_reset, &c,
+		    __func__);
+		if (ret != STORE_OK)
+			break;
+		total += c.converted;
+		if (c.converted > 0 && !logged) {
+			log_info("%s: adding versions to the records of %s",
+			    __func__, s->home);
+			logged = 1;
+		}
+		if (c.finished)
+			break;
+		migrate_reset(&c);
+	}
+	migrate_reset(&c);
+	if (ret == STORE_OK && logged)
+		log_info("%s: %zu records converted", __func__, total);
+	free(c.keys);
+	free(c.klens);
+	free(c.datas);
+	free(c.dlens);
+	return ret;
+}
+
+/* Opens meta.db and the version sequence, then upgrades the records. */
+static int
+open_meta(struct store *s)
+{
+	int ret;
+
+	if ((ret = db_create(&s->meta, s->env, 0)) != 0) {
+		s->meta = NULL;
+		return ret;
+	}
+	if ((ret = s->meta->open(s->meta, NULL, STORE_META_FILE, NULL, DB_BTREE,
+	    DB_AUTO_COMMIT | DB_CREATE | DB_THREAD, 0600)) != 0)
+		return ret;
+	return seq_open(s, NULL, 1);
 }
 
 /* Sets the environment's tuning before it is opened. */
@@ -1366,8 +2048,14 @@ store_open(const struct store_cfg *cfg, struct store **out)
 	    DB_THREAD, 0600)) != 0)
 		goto fail;
 	s->env_open = 1;
-	if ((ret = open_dbs(s)) != 0)
+	if ((ret = open_dbs(s)) != 0 || (ret = open_meta(s)) != 0)
 		goto fail;
+	if (migrate(s) != STORE_OK) {
+		store_close(s);
+		return STORE_ERROR;
+	}
+	/* The statistics count the requests' transactions, not the upgrade's. */
+	memset(&s->ctr, 0, sizeof(s->ctr));
 	/* The service guards its log for hot backups and cleans after them. */
 	s->guard_logs = cfg->background;
 	store_log_trim(s);
@@ -1419,6 +2107,12 @@ store_close(struct store *s)
 		log_error("%s: txn_checkpoint: %s", __func__, db_strerror(ret));
 	if (s->env_open && s->db != NULL)
 		store_log_trim(s);
+	if (s->seq != NULL && (ret = s->seq->close(s->seq, 0)) != 0)
+		log_error("%s: close the version sequence: %s", __func__,
+		    db_strerror(ret));
+	if (s->meta != NULL && (ret = s->meta->close(s->meta, 0)) != 0)
+		log_error("%s: close %s: %s", __func__, STORE_META_FILE,
+		    db_strerror(ret));
 	/* The secondary goes first: the primary refers to it. */
 	if (s->exp != NULL && (ret = s->exp->close(s->exp, 0)) != 0)
 		log_error("%s: close %s: %s", __func__, STORE_EXPIRY_FILE,

@@ -3,8 +3,12 @@
  * The only module that includes <db.h>. Knows nothing of HTTP or JSON.
  *
  * Records: primary btree "kv", key = key bytes, data = 8-byte big-endian
- * expiry in ms since the epoch (0 = none) followed by the value bytes.
- * Secondary btree "expiry" (sorted duplicates) indexes records that expire.
+ * expiry in ms since the epoch (0 = none), 8-byte big-endian version, then
+ * the value bytes. Secondary btree "expiry" (sorted duplicates) indexes
+ * records that expire. "meta" holds the format marker and the sequence
+ * that versions come from: a key's version only ever grows, across
+ * deletes, restarts and crashes. A store written by the first release
+ * (no versions) is converted once, when it is opened.
  *
  * A record whose expiry is <= now is absent, whether or not the sweeper has
  * removed it yet. The request functions (store_get, store_exec, store_list)
@@ -29,7 +33,8 @@
 enum store_err {
 	STORE_OK = 0,
 	STORE_NOTFOUND,		/* store_get: no live record */
-	STORE_CONDITION,	/* store_exec atomic: a TAS failed, rolled back */
+	STORE_CONDITION,	/* store_exec atomic: a condition failed, rolled back */
+	STORE_CONFLICT,		/* store_exec: an increment failed, rolled back */
 	STORE_BUSY,		/* deadlock/lock retries exhausted: try again */
 	STORE_NOSPACE,		/* disk full: try again later */
 	STORE_ERROR,		/* anything else; logged where it happened */
@@ -92,12 +97,13 @@ struct store_cfg {
 };
 
 /*
- * The files of a store's home: the two databases, and Berkeley DB's log
+ * The files of a store's home: the three databases, and Berkeley DB's log
  * files ("log." and 10 digits). Backups and kvstore-admin name them from
  * here.
  */
 #define STORE_PRIMARY_FILE	"kv.db"
 #define STORE_EXPIRY_FILE	"expiry.db"
+#define STORE_META_FILE		"meta.db"	/* format marker, versions */
 
 /*
  * The lock file in home that keeps a second process from opening the
@@ -120,6 +126,7 @@ struct store_item {
 	char	*val;	/* NUL-terminated copy, vlen bytes */
 	size_t	 vlen;
 	int64_t	 expires;
+	uint64_t version;
 };
 
 struct store;
@@ -144,9 +151,13 @@ int	store_get(struct store *, const char *key, size_t klen,
  * Runs ops[0..n) in order inside ONE transaction; each op sees the writes
  * of the ones before it. results[i] (caller-provided, zeroed) receives op
  * i's outcome. eq(a, alen, b, blen) decides TAS equality (1 = equal).
- * If atomic and a TAS condition fails, everything is rolled back, *failed
- * is set to its index and STORE_CONDITION is returned. On any error
- * nothing is applied and results hold no allocations.
+ * If atomic and a condition fails (a TAS comparison or an op's version
+ * precondition), everything is rolled back, *failed is set to its index
+ * and STORE_CONDITION is returned. If an increment cannot be done (atomic
+ * or not), everything is rolled back, *failed is set to its index,
+ * results[*failed] holds the reason (err) and the key as it is, and
+ * STORE_CONFLICT is returned. On any other error nothing is applied and
+ * results hold no allocations.
  */
 typedef int (*store_eq_fn)(const char *, size_t, const char *, size_t);
 int	store_exec(struct store *, const struct op *ops, size_t n, int atomic,
@@ -171,6 +182,22 @@ int	store_list(struct store *, const char *prefix, size_t plen,
 	    struct store_item **items, size_t *n, int *more, char **next,
 	    size_t *nlen);
 void	store_items_free(struct store_item *, size_t n);
+
+/* As store_list, without reading values: items have val NULL, vlen 0. */
+int	store_list_keys(struct store *, const char *prefix, size_t plen,
+	    const char *after, size_t alen, size_t limit,
+	    struct store_item **items, size_t *n, int *more, char **next,
+	    size_t *nlen);
+
+/*
+ * Deletes up to limit records whose key starts with prefix (plen > 0),
+ * lowest first, in ONE transaction. *deleted counts the live ones among
+ * them (expired records met on the way are removed too). *more is set
+ * when a record with the prefix remains; a call also stops early, with
+ * *more set, once the records it removed hold 64 MiB.
+ */
+int	store_delete_prefix(struct store *, const char *prefix, size_t plen,
+	    size_t limit, size_t *deleted, int *more);
 
 /*
  * Physically deletes up to max records expired at now_ms, in small
@@ -282,8 +309,10 @@ int	store_verify(const char *home);
 
 /*
  * Writes items[0..n) in ONE transaction, each with its own absolute
- * expiry in ms (0 = none), replacing existing keys. Nothing is written
- * unless everything is.
+ * expiry in ms (0 = none) and version (0 = a new one), replacing existing
+ * keys. Nothing is written unless everything is. Versions handed out
+ * afterwards are above every loaded version. No other thread may use the
+ * store meanwhile (kvstore-admin load).
  */
 int	store_load(struct store *, const struct store_item *items, size_t n);
 

@@ -17,7 +17,10 @@
 #include "flush.h"
 #include "store.h"
 
-#define HDR_LEN		8		/* big-endian expiry before the value */
+#define EXP_LEN		8		/* big-endian expiry: the index key */
+#define HDR_LEN		16		/* expiry + big-endian version */
+#define LEGACY_HDR_LEN	8		/* format 1: the expiry alone */
+#define VERSION_MAX	((INT64_C(1) << 53) - 1)	/* exact in JavaScript */
 
 /* store_run() flags. */
 #define RUN_READ_COMMITTED 0x01	/* single-key reads: degree 2 isolation */
@@ -44,6 +47,8 @@ struct store {
 	DB_ENV			*env;
 	DB			*db;		/* primary */
 	DB			*exp;		/* secondary on expiry */
+	DB			*meta;		/* format marker, sequence */
+	DB_SEQUENCE		*seq;		/* versions */
 	int			 env_open;	/* env->open succeeded */
 	enum store_durability	 durability;
 	char			*home;
@@ -124,9 +129,20 @@ is_expired(int64_t expires, int64_t now_ms)
 int	store_run(struct store *, int flags, txn_body body, txn_reset reset,
 	    void *arg, const char *func);
 
-/* Writes key = (expires, val) in txn. Returns a BDB code (store.c). */
+/*
+ * Writes key = (expires, version, val) in txn. Returns a BDB code
+ * (store.c).
+ */
 int	rec_put(struct store *, DB_TXN *, const char *key, size_t klen,
-	    const char *val, size_t vlen, int64_t expires);
+	    const char *val, size_t vlen, int64_t expires, uint64_t version);
+
+/*
+ * Versions (store.c): version_next draws the next one; version_raise makes
+ * every later one greater than floor (only with no other thread on the
+ * store). Both return a BDB code / a store_err as named.
+ */
+int	version_next(struct store *, uint64_t *out);
+int	version_raise(struct store *, uint64_t floor);
 
 /* Berkeley DB's error callback: logs, and notes a full disk (store.c). */
 void	store_errcall(const DB_ENV *, const char *pfx, const char *msg);

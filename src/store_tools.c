@@ -87,7 +87,8 @@ file_sizes(const char *home, struct store_stats *out)
 			continue;
 		/* Blocks, not sizes: BDB creates log files sparse, at full size. */
 		if (strcmp(e->d_name, STORE_PRIMARY_FILE) == 0 ||
-		    strcmp(e->d_name, STORE_EXPIRY_FILE) == 0)
+		    strcmp(e->d_name, STORE_EXPIRY_FILE) == 0 ||
+		    strcmp(e->d_name, STORE_META_FILE) == 0)
 			out->data_bytes += (uint64_t)st.st_blocks * 512;
 		else if (store_is_log_file(e->d_name)) {
 			out->log_bytes += (uint64_t)st.st_blocks * 512;
@@ -174,10 +175,9 @@ store_log_trim(struct store *s)
 		 * and frees the space the service needs most.
 		 */
 		if (fd < 0 && errno != ENOSPC && errno != EDQUOT) {
-			if (strerror_r(errno, eb, sizeof(eb)) != 0)
-				snprintf(eb, sizeof(eb), "error %d", errno);
 			log_warn("%s: %s/%s: %s; log files are kept", __func__,
-			    s->home, BACKUP_LOGS_LOCK_FILE, eb);
+			    s->home, BACKUP_LOGS_LOCK_FILE,
+			    log_strerror(errno, eb, sizeof(eb)));
 			return;
 		}
 		if (fd >= 0 && (n = backup_clean_staging(s->home)) > 0)
@@ -228,19 +228,19 @@ audit_index(struct store *s, DB_TXN *txn, struct audit_ctx *c,
     const DBT *k, const unsigned char *hdr)
 {
 	DBT sk, pk, pd;
-	unsigned char exp[HDR_LEN];
+	unsigned char exp[EXP_LEN];
 	int ret;
 
-	memcpy(exp, hdr, HDR_LEN);
+	memcpy(exp, hdr, EXP_LEN);
 	memset(&sk, 0, sizeof(sk));
 	memset(&pk, 0, sizeof(pk));
 	memset(&pd, 0, sizeof(pd));
 	sk.data = exp;
-	sk.size = HDR_LEN;
+	sk.size = EXP_LEN;
 	pk.data = k->data;
 	pk.size = k->size;
 	pk.ulen = k->size;
-	sk.ulen = HDR_LEN;
+	sk.ulen = EXP_LEN;
 	/* DB_THREAD wants every DBT to say who owns its memory. */
 	sk.flags = DB_DBT_USERMEM;
 	pk.flags = DB_DBT_USERMEM;
@@ -348,7 +348,7 @@ int
 store_verify(const char *home)
 {
 	static const char *const files[] = {
-		STORE_PRIMARY_FILE, STORE_EXPIRY_FILE,
+		STORE_PRIMARY_FILE, STORE_EXPIRY_FILE, STORE_META_FILE,
 	};
 	char path[4096];
 	DB *db;
@@ -379,20 +379,25 @@ struct load_ctx {
 	size_t			 n;
 };
 
-/* Writes every item with the expiry it carries. */
+/* Writes every item with the expiry and version it carries. */
 static int
 load_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
     int *rollback)
 {
 	struct load_ctx *c = arg;
 	const struct store_item *it;
+	uint64_t version;
 	size_t i;
 	int ret;
 
 	for (i = 0; i < c->n; i++) {
 		it = &c->items[i];
+		/* Lines without a version (older dumps) get a new one. */
+		version = it->version;
+		if (version == 0 && (ret = version_next(s, &version)) != 0)
+			return ret;
 		if ((ret = rec_put(s, txn, it->key, it->klen, it->val,
-		    it->vlen, it->expires)) != 0)
+		    it->vlen, it->expires, version)) != 0)
 			return ret;
 	}
 	return 0;
@@ -404,14 +409,32 @@ load_reset(void *arg)
 {
 }
 
-/* Writes items in one transaction, keeping their expiry (see store.h). */
+/*
+ * Writes items in one transaction, keeping their expiry and version (see
+ * store.h).
+ */
 int
 store_load(struct store *s, const struct store_item *items, size_t n)
 {
 	struct load_ctx c;
+	uint64_t top = 0;
+	size_t i;
+	int ret;
 
 	if (n == 0)
 		return STORE_OK;
+	for (i = 0; i < n; i++)
+		if (items[i].version > top)
+			top = items[i].version;
+	if (top > VERSION_MAX)
+		return STORE_ERROR;
+	/*
+	 * First the sequence, then the records: a crash in between leaves
+	 * numbers unused, never a record whose version the sequence can
+	 * hand out again.
+	 */
+	if ((ret = version_raise(s, top)) != STORE_OK)
+		return ret;
 	c.items = items;
 	c.n = n;
 	return store_run(s, 0, load_body, load_reset, &c, __func__);

@@ -502,12 +502,27 @@ put_prefix(struct buf *b, const struct token_prefix *p)
 }
 
 void
+token_format_prefixes(const struct token *t, struct buf *b)
+{
+	size_t i;
+
+	if (t->nprefixes == 1 && t->prefixes[0].len == 0) {
+		buf_addc(b, '*');
+		return;
+	}
+	for (i = 0; i < t->nprefixes; i++) {
+		if (i > 0)
+			buf_addc(b, ',');
+		put_prefix(b, &t->prefixes[i]);
+	}
+}
+
+void
 token_format_line(const struct token *t, struct buf *b)
 {
 	char r[64], when[TIME_LEN + 1], hex[2 * TOKEN_HASH_BYTES + 1];
 	time_t tt = (time_t)t->created;
 	struct tm tm;
-	size_t i;
 
 	token_rights_str(t->rights, r, sizeof(r));
 	if (gmtime_r(&tt, &tm) == NULL ||
@@ -515,14 +530,7 @@ token_format_line(const struct token *t, struct buf *b)
 		strcpy(when, "1970-01-01T00:00:00Z");
 	sodium_bin2hex(hex, sizeof(hex), t->hash, TOKEN_HASH_BYTES);
 	buf_addf(b, "%s %s ", t->name, r);
-	if (t->nprefixes == 1 && t->prefixes[0].len == 0)
-		buf_addc(b, '*');
-	for (i = 0; i < t->nprefixes && !(t->nprefixes == 1 &&
-	    t->prefixes[0].len == 0); i++) {
-		if (i > 0)
-			buf_addc(b, ',');
-		put_prefix(b, &t->prefixes[i]);
-	}
+	token_format_prefixes(t, b);
 	buf_addf(b, " %s %s%s\n", when, HASH_TAG, hex);
 }
 

@@ -87,6 +87,9 @@ void	token_list_free(struct token_list *l);
 /* Appends the whole file for l to b: the header, then one line per token. */
 void	token_format(const struct token_list *l, struct buf *b);
 
+/* Appends a token's PREFIXES field as the file writes it ("*" for every key). */
+void	token_format_prefixes(const struct token *t, struct buf *b);
+
 /* Appends one token's line (with its newline) to b. */
 void	token_format_line(const struct token *t, struct buf *b);
 

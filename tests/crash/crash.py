@@ -15,9 +15,16 @@ Each client owns its keys, so it knows exactly what it wrote to them:
   c<T>/s<J>      single sets; the value carries the client's sequence number
   c<T>/b<G>/<I>  atomic batches writing one generation number to all N keys
   c<T>/cas       a counter incremented by test-and-set
+  c<T>/n         a counter incremented by incr
 
 A write answered 200 must be there afterwards, with its value or that of a
-later write to the same key. A write that got no answer (the service died
+later write to the same key.
+
+Versions: every write answered 200 shows the key's new version. Versions
+come from one sequence for the whole store, so no two acknowledged writes,
+of any keys, may ever show the same version, before or after a crash, and
+a key's versions must only grow. Reads after each crash check that the
+version a key shows is one a write was answered with, or a later one. A write that got no answer (the service died
 under it) may or may not be there, but a batch is all or nothing: the N
 keys of a group always hold the same generation. A 503 means nothing was
 written.
@@ -62,6 +69,32 @@ DEADLINE_S = 240        # no new service kill after half of this
 
 # Uncertain outcomes: the service died or was not there.
 NO_REPLY = (502, 504)
+
+
+class Versions:
+    """Every version an acknowledged write showed, for the whole run: a
+    repeat means the store handed a number out twice (a crash reused it)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = {}          # version -> (key, when)
+        self.errors = []
+
+    def note(self, key, v, last):
+        """Records v for key; last is the key's greatest version before."""
+        with self.lock:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 2 ** 53:
+                self.errors.append("%s: bad version %r" % (key, v))
+                return
+            if v in self.seen:
+                self.errors.append("version %d shown twice: %s and %s"
+                                   % (v, self.seen[v], key))
+            self.seen[v] = key
+            if last is not None and v <= last:
+                self.errors.append("%s: version went from %d to %d" % (key, last, v))
+
+
+VERSIONS = Versions()
 
 
 def log(msg):
@@ -178,7 +211,10 @@ class Client(threading.Thread):
         self.cas_key = "c%d/cas" % cid
         self.cas = Key()
         self.cas_known = None   # counter value known to be stored (None: absent)
-        self.counts = {"set": 0, "batch": 0, "tas": 0, "noreply": 0,
+        self.incr_key = "c%d/n" % cid
+        self.incr = Key()
+        self.vmax = {}          # key -> greatest version a reply showed
+        self.counts = {"set": 0, "batch": 0, "tas": 0, "incr": 0, "noreply": 0,
                        "busy": 0, "other": 0}
         self.errors = []
 
@@ -200,6 +236,13 @@ class Client(threading.Thread):
             self.errors.append("status %s: %r" % (st, js))
         return "refused"
 
+    def version(self, key, js):
+        """Checks and records the version an acknowledged write showed."""
+        v = (js or {}).get("version")
+        VERSIONS.note(key, v, self.vmax.get(key))
+        if isinstance(v, int):
+            self.vmax[key] = max(v, self.vmax.get(key, 0))
+
     def do_set(self):
         key = self.rnd.choice(sorted(self.singles))
         self.seq += 1
@@ -207,6 +250,7 @@ class Client(threading.Thread):
         st, js = call(self.target, "POST", "/set", {"key": key, "value": v})
         o = self.outcome(st, js)
         if o == "ok":
+            self.version(key, js)
             self.singles[key].ack(v)
             self.counts["set"] += 1
         elif o == "unsure":
@@ -253,6 +297,7 @@ class Client(threading.Thread):
         o = self.outcome(st, js)
         if o == "ok":
             if js.get("conditionMet") is True:
+                self.version(self.cas_key, js)
                 self.cas.ack(new)
                 self.cas_known = new
                 self.counts["tas"] += 1
@@ -272,8 +317,20 @@ class Client(threading.Thread):
             if self.cas_known == new:
                 self.cas.seen(new)
 
+    def do_incr(self):
+        st, js = call(self.target, "POST", "/incr", {"key": self.incr_key})
+        o = self.outcome(st, js)
+        if o == "ok":
+            self.version(self.incr_key, js)
+            # Only this client increments it: the count never goes back.
+            if self.incr.acked is not None and js["value"] <= self.incr.acked:
+                self.errors.append("incr: %r after %r" % (js["value"], self.incr.acked))
+            self.incr.ack(js["value"])
+            self.counts["incr"] += 1
+
     def run(self):
-        ops = [self.do_set] * 4 + [self.do_batch] * 3 + [self.do_tas] * 3
+        ops = ([self.do_set] * 4 + [self.do_batch] * 3 + [self.do_tas] * 2 +
+               [self.do_incr] * 2)
         while not self.stop_ev.is_set():
             self.gate.enter(self.stop_ev)
             if self.stop_ev.is_set():
@@ -291,7 +348,7 @@ class Client(threading.Thread):
     def acked_writes(self):
         return (sum(k.acked_n for k in self.singles.values()) +
                 sum(k.acked_n for k in self.groups.values()) * GROUP_KEYS +
-                self.cas.acked_n)
+                self.cas.acked_n + self.incr.acked_n)
 
 
 def order_of(key, v):
@@ -433,6 +490,12 @@ def verify(port, clients, when):
             lost += 1
             msgs.append("%s: %s holds %r, acknowledged %r (unanswered: %r)"
                         % (when, c.cas_key, v, c.cas.acked, c.cas.maybe))
+        # Unanswered increments may have counted too: never fewer.
+        v = get_value(port, c.incr_key)
+        if c.incr.acked is not None and (not isinstance(v, int) or v < c.incr.acked):
+            lost += 1
+            msgs.append("%s: %s holds %r, an increment was answered %r"
+                        % (when, c.incr_key, v, c.incr.acked))
     return lost, torn, msgs
 
 
@@ -459,7 +522,7 @@ def db_verify(data_dir):
     """Runs db5.3_verify on the databases of a stopped store."""
     prog = os.environ.get("DB_VERIFY") or shutil.which("db5.3_verify") or "db5.3_verify"
     out = []
-    for db in ("kv.db", "expiry.db"):
+    for db in ("kv.db", "expiry.db", "meta.db"):
         r = subprocess.run([prog, "-h", data_dir, db], cwd=data_dir,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120)
@@ -581,14 +644,25 @@ def main():
 
         for c in clients + readers:
             failures.extend("%s: %s" % (c.name, e) for e in c.errors)
+        failures.extend(VERSIONS.errors[:20])
+        # After the last restart, one more write of every key must still
+        # get a version above all it showed before.
+        for c in clients:
+            for key in sorted(c.vmax):
+                st, js = call(Target(stack.port), "POST", "/touch", {"key": key})
+                if st == 200:
+                    c.version(key, js)
+        failures.extend(VERSIONS.errors[:20])
         totals = {}
         for c in clients:
             for k, v in c.counts.items():
                 totals[k] = totals.get(k, 0) + v
         acked = sum(c.acked_writes() for c in clients)
-        log("answered 200: %d sets, %d atomic batches of %d keys, %d test-and-sets; "
+        log("answered 200: %d sets, %d atomic batches of %d keys, %d test-and-sets, "
+            "%d increments (%d distinct versions, none repeated or going back); "
             "%d requests without a reply, %d busy (503), %d other"
             % (totals["set"], totals["batch"], GROUP_KEYS, totals["tas"],
+               totals["incr"], len(VERSIONS.seen),
                totals["noreply"], totals["busy"], totals["other"]))
         if totals["other"]:
             failures.append("%d writes got an unexpected status" % totals["other"])

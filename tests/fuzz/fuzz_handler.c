@@ -5,12 +5,15 @@
  *
  * Input: "METHOD URI\nBODY", e.g. "POST /batch\n{...}". When the first
  * line is not of that shape (no newline within 2 KiB, or no space in it),
- * the whole input is the body of POST /batch.
+ * the whole input is the body of POST /batch. A tab in the URI starts the
+ * conditional headers: "POST /set\t\"3\"\t*" sends If-Match: "3" and
+ * If-None-Match: * (an empty field sends none).
  *
  * Every input starts from an empty store, so a crash reproduces from its
  * input alone. Invariants:
  * - no reply is 500 or 503 (single-threaded, no disk pressure: any store
  *   error here is a bug), and every status is one API.md lists;
+ * - 304 has no body; 409 and 412 wrote nothing, like every refusal;
  * - every JSON reply body is valid strict JSON (204 has none);
  * - a request refused with 4xx wrote nothing: the store is still empty;
  * - whatever was stored lists back as valid JSON.
@@ -142,27 +145,46 @@ wipe(void)
 static int
 run(const char *method, const char *uri, const char *body, size_t body_len)
 {
-	char *envp[3];
+	static const char *const hdrs[] = { "HTTP_IF_MATCH=",
+	    "HTTP_IF_NONE_MATCH=" };
+	char *envp[5], *path, *tab, *field;
 	struct resp resp;
 	struct req r;
+	size_t h, n = 2;
 	int status;
 
+	path = xmemdup(uri, strlen(uri));
+	tab = strchr(path, '\t');
+	if (tab != NULL)
+		*tab++ = '\0';
 	envp[0] = xmalloc(strlen(method) + 16);
 	strcpy(envp[0], "REQUEST_METHOD=");
 	strcat(envp[0], method);
-	envp[1] = xmalloc(strlen(uri) + 13);
+	envp[1] = xmalloc(strlen(path) + 13);
 	strcpy(envp[1], "REQUEST_URI=");
-	strcat(envp[1], uri);
-	envp[2] = NULL;
+	strcat(envp[1], path);
+	for (h = 0; tab != NULL && h < 2; h++) {
+		field = tab;
+		if ((tab = strchr(field, '\t')) != NULL)
+			*tab++ = '\0';
+		if (*field == '\0')
+			continue;
+		envp[n] = xmalloc(strlen(hdrs[h]) + strlen(field) + 1);
+		strcpy(envp[n], hdrs[h]);
+		strcat(envp[n], field);
+		n++;
+	}
+	envp[n] = NULL;
 
 	resp_init(&resp);
 	req_parse(&r, envp, body, body_len);
 	route_dispatch(&ctx, &r, &resp);
 	req_free(&r);
 	status = resp.status;
-	FUZZ_CHECK(status == 200 || status == 204 || status == 400 ||
-	    status == 404 || status == 405 || status == 413);
-	if (status == 204)
+	FUZZ_CHECK(status == 200 || status == 204 || status == 304 ||
+	    status == 400 || status == 404 || status == 405 || status == 409 ||
+	    status == 412 || status == 413);
+	if (status == 204 || status == 304)
 		FUZZ_CHECK(resp.body.len == 0);
 	else if (strcmp(resp.content_type, RESP_JSON) == 0)
 		FUZZ_CHECK(codec_validate(resp.body.data, resp.body.len,
@@ -170,8 +192,9 @@ run(const char *method, const char *uri, const char *body, size_t body_len)
 	if (status == 405)
 		FUZZ_CHECK(resp.allow != NULL);
 	resp_free(&resp);
-	free(envp[0]);
-	free(envp[1]);
+	for (h = 0; h < n; h++)
+		free(envp[h]);
+	free(path);
 	return status;
 }
 

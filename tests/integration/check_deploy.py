@@ -6,9 +6,12 @@ A Debian 12 root (debootstrap: systemd, dbus, nginx, curl and the
 libraries the service links) boots its own systemd in a systemd-nspawn
 container. The test builds the source tree as the README's step 1 says
 (its ./configure line), runs `make install` into the container's root,
-boots it, and then runs the README's steps 2 to 4 inside, command for
-command as they are written there, so that the manual cannot drift from
-what works. Then, through the container's nginx:
+boots it, and then runs the README's steps 2 to 5 inside, command for
+command as they are written there, comparing the outputs the README
+shows, so that the manual cannot drift from what works. Around them: a
+fresh install refuses every request but /health with 401, and the token
+step 5 revokes is refused after `systemctl reload kvstore-fcgi`. Then,
+with a token of its own, through the container's nginx:
 
   - writes are served and the service runs as a dynamic user, with its
     socket and data directory as the README says;
@@ -20,6 +23,9 @@ what works. Then, through the container's nginx:
     goes away, as on a full disk) is retried at the unit's calm pace and
     never given up: more failures than StartLimitBurst= leave neither unit
     failed, and the service comes back by itself once the cause is gone;
+  - a usage error (status 2) is not restarted; the start limit ends the
+    starts waiting connections trigger, and the documented commands
+    recover;
   - `systemctl stop` of the service: the next request starts it again
     through the socket;
   - `systemd-analyze security` of the loaded unit rates it "SAFE".
@@ -119,9 +125,9 @@ def run_host(args, timeout, what, cwd=None, env=None):
 def readme_deployment():
     """{step number: [(command, expected output lines)]} from the ```sh
     blocks of the README's "### N. ..." subsections of ## Deployment.
-    In a block without "$ " prompts every line is a command (a trailing
-    backslash continues it); with prompts, the lines after a command are
-    its expected output."""
+    In a block without "$ " prompts every line is a command; with prompts,
+    the lines after a command are its expected output. A trailing
+    backslash continues a command on the next line."""
     with open(README) as f:
         text = f.read()
     m = re.search(r"^## Deployment\n(.*?)^## ", text, re.M | re.S)
@@ -134,14 +140,14 @@ def readme_deployment():
             prompts = any(l.startswith("$ ") for l in lines)
             cur = None
             for line in lines:
-                if prompts:
+                if cur is not None and cur[0].endswith("\\") and not cur[1]:
+                    cur[0] = cur[0][:-1].rstrip() + " " + line.strip()
+                elif prompts:
                     if line.startswith("$ "):
                         cur = [line[2:], []]
                         cmds.append(cur)
                     elif cur is not None:
                         cur[1].append(line)
-                elif cur is not None and cur[0].endswith("\\"):
-                    cur[0] = cur[0][:-1].rstrip() + " " + line.strip()
                 elif line.strip() and not line.lstrip().startswith("#"):
                     cur = [line.strip(), []]
                     cmds.append(cur)
@@ -325,6 +331,7 @@ class Container:
         self.name = "kvdeploy-%d" % os.getpid()
         self.proc = None
         self.leader = None
+        self.token = None
         self.boot_log = wd.sub("boot.log")
         upper, work = wd.mkdir("upper"), wd.mkdir("work")
         run_host(["mount", "-t", "overlay", "overlay", "-o",
@@ -383,10 +390,10 @@ class Container:
             todo = kids
         return None
 
-    def sh(self, cmd, timeout=60, ok=True, stdin=None):
+    def sh(self, cmd, timeout=60, ok=True, stdin=None, stderr=subprocess.STDOUT):
         """Runs a shell command inside the container as root, in a clean
         environment. ok=True fails unless it exits 0; returns (status,
-        stdout+stderr)."""
+        stdout+stderr), or (status, stdout, stderr) when stderr=PIPE."""
         check(self.proc.poll() is None,
               "the container is gone (status %s):\n%s" % (self.proc.returncode,
                                                           self.boot_tail()))
@@ -395,13 +402,15 @@ class Container:
                 "LANG=C.UTF-8", "SYSTEMD_PAGER=", "/bin/sh", "-c", cmd]
         try:
             r = subprocess.run(args, input=stdin, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=timeout,
+                               stderr=stderr, timeout=timeout,
                                text=True, env=clean_env())
         except subprocess.TimeoutExpired:
             raise Failure("in the container, still running after %d s: %s" % (timeout, cmd))
         if ok:
-            check(r.returncode == 0, "in the container: %s\nexit status %d\n%s"
-                  % (cmd, r.returncode, r.stdout))
+            check(r.returncode == 0, "in the container: %s\nexit status %d\n%s%s"
+                  % (cmd, r.returncode, r.stdout, r.stderr or ""))
+        if stderr == subprocess.PIPE:
+            return r.returncode, r.stdout, r.stderr
         return r.returncode, r.stdout
 
     def show(self, unit, *props):
@@ -409,12 +418,17 @@ class Container:
         _, out = self.sh("systemctl show %s %s" % (unit, " ".join("-p " + p for p in props)))
         return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
 
-    def http(self, method, path, body=None, timeout=30):
+    def http(self, method, path, body=None, timeout=30, token=""):
         """One request through the container's nginx with its curl:
-        (status, parsed JSON or None, raw text)."""
+        (status, parsed JSON or None, raw text). It carries the test's
+        bearer token (self.token, once there is one) unless token says
+        otherwise (None: no token)."""
         data = None if body is None else json.dumps(body, separators=(",", ":"))
+        token = self.token if token == "" else token
         cmd = "curl -sS -m %d -X %s -o - -w '\\n%%{http_code}' %s" % (
             timeout, method, shlex.quote(SITE + path))
+        if token:
+            cmd += " -H %s" % shlex.quote("Authorization: Bearer " + token)
         if data is not None:
             cmd += " -H 'Content-Type: application/json' --data-binary @-"
         rc, out = self.sh(cmd, timeout=timeout + 15, ok=None, stdin=data)
@@ -505,17 +519,110 @@ def restarted(c, old_pid, old_restarts, timeout, what):
     return wait_for(up, timeout, "systemd to restart the service after " + what)
 
 
-def step_readme_steps_2_to_4(c, st_):
-    for n in (2, 3):
-        for cmd, _ in st_["readme"][n]:
-            c.sh(cmd, timeout=120)
-    for cmd, want in st_["readme"][4]:
-        rc, out = c.sh(cmd, timeout=60, ok=None)
-        check(rc == 0, "README step 4: `%s` exits %d:\n%s" % (cmd, rc, out))
+ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\S*)$")
+
+
+def output_matches(out, want):
+    """Whether a command's output is what the README shows. Two spaces and
+    a "#" start a note to the reader, not output. A word ending in "..."
+    stands for a value that differs on every run (a new token): it
+    matches any word with the same text up to its last character that is
+    not a letter or digit ("kvs_Xq3v..." matches any "kvs_" word)."""
+    got = [l.rstrip() for l in out.strip().split("\n")]
+    exp = [re.sub(r"\s{2,}#.*$", "", l).rstrip() for l in want]
+    while exp and not exp[-1]:
+        exp.pop()
+    if len(got) != len(exp):
+        return False
+    for g, e in zip(got, exp):
+        pattern = ""
+        for word in re.split(r"(\s+)", e):
+            if word.endswith("...") and len(word) > 3:
+                stem = re.match(r"^(.*[^A-Za-z0-9])", word[:-3])
+                pattern += re.escape(stem.group(1) if stem else "") + r"\S+"
+            else:
+                pattern += re.escape(word)
+        if not re.fullmatch(pattern, g):
+            return False
+    return True
+
+
+def run_readme_step(c, st_, n):
+    """Runs README Deployment step n inside the container, each command as
+    written, checking its exit status and the output the README shows.
+    An assignment whose value ends in "..." (TOKEN=kvs_Xq3v...) sets the
+    variable to the latest output of this step that the value stands for
+    (the token printed by `token add`), as its reader would; the variables
+    set so far are in every later command's environment."""
+    env = st_.setdefault("readme_vars", {})
+    outputs = []
+    for cmd, want in st_["readme"][n]:
+        m = ASSIGNMENT.match(cmd)
+        if m and m.group(2).endswith("..."):
+            found = [o for o in outputs if output_matches(o, [m.group(2)])]
+            check(found, "README step %d: `%s`: no earlier output looks like %s"
+                  % (n, cmd, m.group(2)))
+            env[m.group(1)] = found[-1].strip()
+            continue
+        if m:
+            env[m.group(1)] = m.group(2)
+            continue
+        prefix = "".join("%s=%s; export %s; " % (k, shlex.quote(v), k)
+                         for k, v in sorted(env.items()))
+        rc, out, err = c.sh(prefix + cmd, timeout=120, ok=None, stderr=subprocess.PIPE)
+        check(rc == 0, "README step %d: `%s` exits %d:\n%s%s" % (n, cmd, rc, out, err))
+        # The README shows what goes to standard output.
         if want:
-            check(out.strip() == "\n".join(want).strip(),
-                  "README step 4: `%s` printed\n%s\nbut the README shows\n%s"
-                  % (cmd, out.strip(), "\n".join(want)))
+            check(output_matches(out, want),
+                  "README step %d: `%s` printed\n%s\nbut the README shows\n%s"
+                  % (n, cmd, out.strip(), "\n".join(want)))
+        outputs.append(out)
+
+
+def step_readme_deployment_steps(c, st_):
+    for n in sorted(k for k in st_["readme"] if k >= 2):
+        run_readme_step(c, st_, n)
+        if n == 4 and 5 in st_["readme"]:
+            fresh_install_refuses(c)
+    if 5 in st_["readme"]:
+        token_steps_took_effect(c, st_)
+
+
+def fresh_install_refuses(c):
+    """Before any token exists every request but /health is refused."""
+    st, body, raw = c.http("GET", "/get?key=greeting", token=None)
+    check(st == 401 and body == {"success": False, "error": "Unauthorized"},
+          "a fresh install must answer 401 to /get: %d %s" % (st, raw[:300]))
+    st, body, raw = c.http("POST", "/set", {"key": "user_1", "value": 1}, token=None)
+    check(st == 401, "a fresh install must answer 401 to /set: %d %s" % (st, raw[:300]))
+    healthy(c)
+
+
+def token_steps_took_effect(c, st_):
+    """Step 5 added a token, used it and revoked it, then reloaded the
+    service: the token is refused now, and what it wrote is still there."""
+    token = st_["readme_vars"].get("TOKEN", "")
+    check(token.startswith("kvs_"), "README step 5 did not yield a token: %r" % token)
+    st, body, raw = c.http("GET", "/get?key=user_42", token=token)
+    check(st == 401, "the revoked token after `systemctl reload kvstore-fcgi`: %d %s"
+          % (st, raw[:300]))
+    # The reload re-read the file in the running service; it did not
+    # restart it.
+    _, out = c.sh("journalctl -b --no-pager -u %s -n 40 -o cat" % UNIT)
+    check("received SIGHUP, reloading the tokens file" in out and
+          "Reloaded kvstore-fcgi.service" in out,
+          "systemctl reload kvstore-fcgi did not reload the tokens:\n" + out)
+    check(c.show(UNIT, "NRestarts")["NRestarts"] == "0" and
+          "stopped cleanly" not in out, "the reload restarted the service:\n" + out)
+    # A token for the rest of the test, created as step 5 shows.
+    _, out, _ = c.sh("kvstore-admin token add check-deploy --read --write",
+                     stderr=subprocess.PIPE)
+    c.sh("systemctl reload %s" % UNIT)
+    c.token = out.strip()
+    check(re.fullmatch(r"kvs_[A-Za-z0-9_-]{40,}", c.token), "token add printed %r" % out)
+    st, body, raw = c.http("GET", "/get?key=user_42")
+    check(st == 200 and body.get("value") == {"plan": "pro"},
+          "a new token reads what the revoked one wrote: %d %s" % (st, raw[:300]))
 
 
 def step_deployed_as_documented(c, st_):
@@ -695,7 +802,7 @@ def step_loaded_unit_rates_safe(c, st_):
 
 
 STEPS = [
-    step_readme_steps_2_to_4,
+    step_readme_deployment_steps,
     step_deployed_as_documented,
     step_writes,
     step_kill_9_restarts_with_the_data,

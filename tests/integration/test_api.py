@@ -82,7 +82,7 @@ ANY_STR = AnyString()
 def jeq(a, b):
     """JSON equality, type-strict (true is not 1, "1" is not 1) except that
     numbers compare by exact numeric value. `b` may hold matchers."""
-    if isinstance(b, (Approx, AnyString)):
+    if isinstance(b, (Approx, AnyString, Version)):
         return b.matches(a)
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
@@ -96,9 +96,37 @@ def jeq(a, b):
         return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
                 and all(jeq(x, y) for x, y in zip(a, b)))
     if isinstance(a, dict) or isinstance(b, dict):
-        return (isinstance(a, dict) and isinstance(b, dict) and set(a) == set(b)
-                and all(jeq(a[k], b[k]) for k in a))
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return False
+        b = with_version(b)
+        return set(a) == set(b) and all(jeq(a[k], b[k]) for k in a)
     return False
+
+
+class Version:
+    """Matches a key's version: a positive integer below 2^53."""
+
+    def matches(self, v):
+        return (isinstance(v, int) and not isinstance(v, bool)
+                and 0 < v < 2 ** 53)
+
+    def __repr__(self):
+        return "<version>"
+
+
+ANY_VERSION = Version()
+
+
+def with_version(b):
+    """API.md: every object that shows a key with "expires" shows "version"
+    next to it, null when the key is absent. Expectations written before
+    versions existed get that member added here."""
+    if "expires" not in b or "version" in b:
+        return b
+    b = dict(b)
+    live = not ("value" in b and b["value"] is None)
+    b["version"] = ANY_VERSION if live else None
+    return b
 
 
 def short(x, n=600):
@@ -241,8 +269,9 @@ def check_list_shape(r):
     check(js["cursor"] is None or (isinstance(js["cursor"], str) and js["cursor"]),
           "cursor must be null or a non-empty string: %r" % (r,))
     for it in js["items"]:
-        check(isinstance(it, dict) and set(it) == {"key", "value", "expires"},
-              "item must have exactly key,value,expires: %r" % (it,))
+        check(isinstance(it, dict) and set(it) == {"key", "value", "expires", "version"},
+              "item must have exactly key,value,expires,version: %r" % (it,))
+        check(ANY_VERSION.matches(it["version"]), "bad version: %r" % (it,))
 
 
 # ---------------------------------------------------------------------------

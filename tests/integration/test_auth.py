@@ -175,6 +175,42 @@ def replies_expose_www_authenticate_to_scripts():
               "%d: Access-Control-Expose-Headers: %r" % (st, hd))
 
 
+@test
+def curl_preflight_then_bearer_call_as_a_browser_sends_them():
+    curl = shutil.which("curl")
+    if not curl:
+        raise Failure("curl not installed (scripts/dev installs it)")
+    base = S.base_url
+    p = subprocess.run([curl, "-sS", "-i", "-X", "OPTIONS",
+                        "-H", "Origin: https://app.example",
+                        "-H", "Access-Control-Request-Method: POST",
+                        "-H", "Access-Control-Request-Headers: authorization, content-type",
+                        base + "/set"], capture_output=True, timeout=20)
+    head = p.stdout.decode("latin-1").replace("\r\n", "\n")
+    check(head.startswith("HTTP/1.1 204"), "preflight: %r" % head)
+    hdrs = {k.lower(): v.strip() for k, _, v in
+            (l.partition(":") for l in head.split("\n\n")[0].split("\n")[1:])}
+    allowed = [h.strip().lower() for h in hdrs.get("access-control-allow-headers", "").split(",")]
+    check("authorization" in allowed and "content-type" in allowed, "ACAH: %r" % hdrs)
+    check("POST" in hdrs.get("access-control-allow-methods", ""), "ACAM: %r" % hdrs)
+    check(hdrs.get("access-control-allow-origin") == "*", "ACAO: %r" % hdrs)
+    p = subprocess.run([curl, "-sS", "-i", "-X", "POST", "-H", "Origin: https://app.example",
+                        "-H", "Content-Type: application/json",
+                        "-H", "Authorization: Bearer " + TOK["rw"][2],
+                        "--data", '{"key":"user_curl","value":1}', base + "/set"],
+                       capture_output=True, timeout=20)
+    out = p.stdout.decode("latin-1").replace("\r\n", "\n")
+    body = json.loads(out.split("\n\n", 1)[1])
+    check(out.startswith("HTTP/1.1 200") and body["success"] is True and
+          body["key"] == "user_curl" and body["value"] == 1, "call: %r" % out)
+    p = subprocess.run([curl, "-sS", "-i", base + "/get/user_curl"], capture_output=True,
+                       timeout=20)
+    out = p.stdout.decode("latin-1").replace("\r\n", "\n")
+    check(out.startswith("HTTP/1.1 401") and "\nWWW-Authenticate: Bearer\n" in out
+          and "Access-Control-Expose-Headers: ETag, Retry-After, WWW-Authenticate" in out,
+          "no token: %r" % out)
+
+
 # ---------------------------------------------------------------------------
 # 401: missing, malformed, unknown
 

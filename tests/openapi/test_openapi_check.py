@@ -1,10 +1,12 @@
-"""Self-test of tests/integration/openapi_check.py, the checker every
+"""Checks that openapi.yaml lists every route of src/route.c with its
+methods, and self-tests tests/integration/openapi_check.py, the checker every
 integration test runs on every reply, and of openapi.yaml's own examples.
 No stack needed: it feeds the checker replies whose verdict is known, so a
 checker that accepted everything (and so could never fail a test) fails
 here. Prints PASS/FAIL per case and 'N passed, N failed'."""
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -121,8 +123,41 @@ def examples(doc):
                                ex["value"], media["schema"])
 
 
+def route_table():
+    """(path template, {methods}) of each row of the service's route table
+    (src/route.c: path, prefix flag, GET, POST and DELETE handlers)."""
+    src = os.path.join(os.environ.get("KV_TOP_SRCDIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", ".."), "src", "route.c")
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+    rows = re.findall(r'\{\s*"(/[^"]*)",\s*([01]),\s*(\w+),\s*(\w+),\s*(\w+),', text)
+    out = []
+    for path, prefix, get, post, delete in rows:
+        methods = {m for m, h in (("get", get), ("post", post), ("delete", delete))
+                   if h != "NULL"}
+        out.append((path + "{key}" if prefix == "1" else path, methods | {"options"}))
+    return out
+
+
 def main():
     passed = failed = 0
+    # Every route the service serves is in the document, with exactly its
+    # methods: a new route cannot ship undocumented.
+    spec = openapi_check._load()
+    rows = route_table()
+    if len(rows) < 10:
+        failed += 1
+        print("FAIL route table: only %d rows found in src/route.c" % len(rows))
+    for path, methods in rows:
+        item = spec.doc["paths"].get(path)
+        documented = set(item or {}) - {"parameters", "summary", "description"}
+        if documented == methods:
+            passed += 1
+            print("PASS route %s %s is documented" % (path, sorted(methods)))
+        else:
+            failed += 1
+            print("FAIL route %s: serves %s, openapi.yaml has %s" % (
+                path, sorted(methods), sorted(documented) if item else "no such path"))
     for name, method, path, status, headers, body, ok in CASES:
         problem = openapi_check.check_reply(method, path, status, headers, body)
         if (problem is None) == ok:

@@ -461,7 +461,7 @@ reload__forced__reloads_unchanged_file(void **state)
 }
 
 static void
-auth_open__malformed_file__error_with_line_number(void **state)
+auth_open__malformed_file__refused_with_line_number(void **state)
 {
 	char path[160], err[512];
 	FILE *f;
@@ -470,14 +470,17 @@ auth_open__malformed_file__error_with_line_number(void **state)
 	assert_non_null(f = fopen(path, "w"));
 	fputs("# x\n\nname read,admin * 2026-01-01T00:00:00Z sha256:00\n", f);
 	fclose(f);
-	/* The module is open already: a second open must not be needed for
-	 * this check, so parse through token_load the way auth_open does. */
-	{
-		struct token_list l;
-
-		assert_int_equal(token_load(path, &l, err, sizeof(err)), -1);
-		assert_non_null(strstr(err, "/bad: line 3: unknown right"));
-	}
+	auth_close();
+	assert_false(auth_enabled());
+	assert_int_equal(auth_open(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/bad: line 3: unknown right"));
+	assert_false(auth_enabled());
+	snprintf(path, sizeof(path), "%s/missing", F->dir);
+	assert_int_equal(auth_open(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/missing: No such file or directory"));
+	/* Open again for the tests after this one. */
+	assert_int_equal(auth_open(F->path, err, sizeof(err)), 0);
+	assert_int_equal(call(T_READER, "GET", "/get?key=user_1", NULL), 404);
 }
 
 /* Worker threads deciding requests while the table is swapped under them. */
@@ -555,7 +558,7 @@ main(void)
 		cmocka_unit_test(reload__added_and_revoked_tokens__take_effect),
 		cmocka_unit_test(reload__malformed_file__old_tokens_stay),
 		cmocka_unit_test(reload__forced__reloads_unchanged_file),
-		cmocka_unit_test(auth_open__malformed_file__error_with_line_number),
+		cmocka_unit_test(auth_open__malformed_file__refused_with_line_number),
 		cmocka_unit_test(reload__while_threads_use_the_table__no_use_after_free),
 	};
 

@@ -1520,10 +1520,89 @@ codec_equal__unparsable_text__not_equal(void **state)
 	assert_false(eq("[1] x", "[1]"));
 }
 
+/* The fields of versions, increments and expiry control */
+
+static void
+codec_decode_op__if_version_expires_at_keep_ttl__are_read(void **state)
+{
+	struct body_op op;
+
+	decode("{\"key\":\"k\",\"ifVersion\":9007199254740991,"
+	    "\"expiresAt\":1795000000000,\"keepTtl\":true}", &op);
+	assert_int_equal(op.if_version.st, FIELD_OK);
+	assert_int_equal(op.if_version.v, INT64_C(9007199254740991));
+	assert_int_equal(op.expires_at.st, FIELD_OK);
+	assert_int_equal(op.expires_at.v, INT64_C(1795000000000));
+	assert_int_equal(op.keep_ttl.st, FIELD_OK);
+	assert_int_equal(op.keep_ttl.v, 1);
+	codec_op_free(&op);
+	decode("{\"ifVersion\":\"1\",\"expiresAt\":1.5,\"keepTtl\":1}", &op);
+	assert_int_equal(op.if_version.st, FIELD_BADTYPE);
+	assert_int_equal(op.expires_at.st, FIELD_BADTYPE);
+	assert_int_equal(op.keep_ttl.st, FIELD_BADTYPE);
+	codec_op_free(&op);
+}
+
+static void
+codec_decode_op__by_and_initial__keep_their_number_text(void **state)
+{
+	struct body_op op;
+
+	decode("{\"by\":9223372036854775808,\"initial\":0.10}", &op);
+	assert_int_equal(op.by.st, FIELD_OK);
+	assert_string_equal(op.by.text, "9223372036854775808");
+	assert_int_equal(op.initial.st, FIELD_OK);
+	assert_string_equal(op.initial.text, "0.10");
+	codec_op_free(&op);
+	decode("{\"by\":\"1\",\"initial\":[1]}", &op);
+	assert_int_equal(op.by.st, FIELD_BADTYPE);
+	assert_int_equal(op.initial.st, FIELD_BADTYPE);
+	codec_op_free(&op);
+	decode("{\"by\":null}", &op);
+	assert_int_equal(op.by.st, FIELD_NULL);
+	codec_op_free(&op);
+}
+
+static void
+codec_decode_op__prefix_and_limit__are_read(void **state)
+{
+	struct body_op op;
+
+	decode("{\"prefix\":\"user_\",\"limit\":10000}", &op);
+	assert_int_equal(op.prefix.st, FIELD_OK);
+	assert_string_equal(op.prefix.s, "user_");
+	assert_int_equal(op.limit.v, 10000);
+	codec_op_free(&op);
+}
+
+static void
+codec_put_item__version__follows_expires(void **state)
+{
+	struct buf b;
+
+	buf_init(&b);
+	codec_put_item(&b, "k", 1, "1", 1, 5, 7);
+	buf_addc(&b, '\0');
+	assert_string_equal(b.data,
+	    "\"key\":\"k\",\"value\":1,\"expires\":5,\"version\":7");
+	buf_reset(&b);
+	codec_put_item(&b, "k", 1, NULL, 0, 5, 7);
+	buf_addc(&b, '\0');
+	assert_string_equal(b.data,
+	    "\"key\":\"k\",\"value\":null,\"expires\":null,\"version\":null");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+		    codec_decode_op__if_version_expires_at_keep_ttl__are_read),
+		cmocka_unit_test(
+		    codec_decode_op__by_and_initial__keep_their_number_text),
+		cmocka_unit_test(codec_decode_op__prefix_and_limit__are_read),
+		cmocka_unit_test(codec_put_item__version__follows_expires),
 		cmocka_unit_test(codec_validate__nested_document__accepted),
 		cmocka_unit_test(codec_validate__whitespace_around_tokens__accepted),
 		cmocka_unit_test(codec_validate__top_level_scalars__accepted),

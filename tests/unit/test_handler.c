@@ -95,17 +95,17 @@ set__then_get__exact_replies(void **state)
 	assert_string_equal(call(f, "POST", "/set",
 	    "{\"key\":\"k\",\"value\":{\"a\": [1, 2.50, \"x/y\"]}}"),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_int_equal(f->resp.status, 200);
 	assert_string_equal(call(f, "GET", "/get?key=k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_string_equal(call(f, "GET", "/?key=k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 	assert_string_equal(call(f, "GET", "/get/k", NULL),
 	    "{\"success\":true,\"key\":\"k\",\"value\":{\"a\":[1,2.50,\"x/y\"]},"
-	    "\"expires\":null}");
+	    "\"expires\":null,\"version\":1}");
 }
 
 static void
@@ -189,7 +189,7 @@ set__null_value__deletes(void **state)
 	call(f, "POST", "/set", "{\"key\":\"n\",\"value\":1}");
 	assert_string_equal(call(f, "POST", "/set",
 	    "{\"key\":\"n\",\"value\":null}"),
-	    "{\"success\":true,\"key\":\"n\",\"value\":null,\"expires\":null}");
+	    "{\"success\":true,\"key\":\"n\",\"value\":null,\"expires\":null,\"version\":null}");
 	assert_string_equal(call(f, "GET", "/get?key=n", NULL),
 	    "{\"success\":false,\"error\":\"Key not found\"}");
 	assert_int_equal(f->resp.status, 404);
@@ -235,11 +235,11 @@ tas__mismatch__reports_current(void **state)
 	    "{\"key\":\"c\",\"oldValue\":{\"n\":2},\"newValue\":3}"),
 	    "{\"success\":false,\"conditionMet\":false,\"key\":\"c\","
 	    "\"message\":\"Condition not met, value was not updated\","
-	    "\"current\":{\"value\":{\"n\":1},\"expires\":null}}");
+	    "\"current\":{\"value\":{\"n\":1},\"expires\":null,\"version\":1}}");
 	assert_string_equal(call(f, "POST", "/test-and-set",
 	    "{\"key\":\"c\",\"oldValue\":{\"n\":1.0},\"newValue\":3}"),
 	    "{\"success\":true,\"conditionMet\":true,\"key\":\"c\","
-	    "\"value\":3,\"expires\":null}");
+	    "\"value\":3,\"expires\":null,\"version\":2}");
 	assert_string_equal(call(f, "POST", "/test-and-set",
 	    "{\"key\":\"absent\",\"oldValue\":1,\"newValue\":3}"),
 	    "{\"success\":false,\"conditionMet\":false,\"key\":\"absent\","
@@ -277,9 +277,9 @@ batch__all_kinds__results_in_order(void **state)
 	    "{\"op\":\"testAndSet\",\"key\":\"k3\",\"oldValue\":\"old\",\"newValue\":\"new\"},"
 	    "{\"op\":\"delete\",\"key\":\"k4\"}]}"),
 	    "{\"success\":true,\"results\":["
-	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null},"
-	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null},"
-	    "{\"key\":\"k3\",\"value\":\"new\",\"expires\":null,\"conditionMet\":true},"
+	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null,\"version\":3},"
+	    "{\"key\":\"k1\",\"value\":\"v1\",\"expires\":null,\"version\":3},"
+	    "{\"key\":\"k3\",\"value\":\"new\",\"expires\":null,\"version\":4,\"conditionMet\":true},"
 	    "{\"key\":\"k4\",\"deleted\":true}]}");
 }
 
@@ -350,8 +350,8 @@ batch__non_atomic_failed_tas__rest_applied(void **state)
 	    "{\"op\":\"test-and-set\",\"key\":\"y\",\"oldValue\":5,\"newValue\":6},"
 	    "{\"op\":\"set\",\"key\":\"x\",\"value\":1}]}"),
 	    "{\"success\":true,\"results\":["
-	    "{\"key\":\"y\",\"value\":null,\"expires\":null,\"conditionMet\":false},"
-	    "{\"key\":\"x\",\"value\":1,\"expires\":null}]}");
+	    "{\"key\":\"y\",\"value\":null,\"expires\":null,\"version\":null,\"conditionMet\":false},"
+	    "{\"key\":\"x\",\"value\":1,\"expires\":null,\"version\":1}]}");
 	call(f, "GET", "/get?key=x", NULL);
 	assert_int_equal(f->resp.status, 200);
 }

@@ -356,7 +356,7 @@ def order_of(key, v):
     write to a key carries a larger number than the one before."""
     if v is None:
         return -1
-    if key.endswith("/cas"):
+    if key.endswith("/cas") or key.endswith("/n"):
         return v
     if "/b" in key:
         return v["gen"]

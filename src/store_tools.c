@@ -25,36 +25,90 @@
 #include "store.h"
 #include "store_impl.h"
 
+struct count_ctx {
+	uint64_t	 keys;		/* records, expired or not */
+	uint64_t	 expiring;	/* of which carry an expiry */
+};
+
 /*
- * Counts the records of both trees with a full statistics walk at
- * read-committed isolation, for store_stats. Fast statistics would not
- * do: without record numbers, Berkeley DB only reports the count saved by
- * the last full walk (seen: 0 for a fresh store of 1000 keys).
+ * Walks the primary with a cursor, reading only each record's expiry, and
+ * counts. A cursor follows Berkeley DB's usual order (the page lock, then
+ * the page), so a conflict with a writer is a lock wait the deadlock
+ * detector sees and breaks. DB->stat, which this replaces, walks the tree
+ * holding page latches while it waits for locks: a writer overwriting a
+ * large value (overflow pages) then waited for the walk's lock while the
+ * walk waited for the writer's latch, and since the lock timeouts are
+ * enforced by the maintenance thread that was itself stuck in the walk,
+ * both waited forever (seen in test_store_ops under valgrind).
+ */
+static int
+count_body(struct store *s, DB_TXN *txn, int64_t now_ms, void *arg,
+    int *rollback)
+{
+	struct count_ctx *c = arg;
+	unsigned char hdr[EXP_LEN];
+	DBC *cur = NULL;
+	DBT k, d;
+	int ret, tret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = DB_DBT_REALLOC;
+	d.data = hdr;
+	d.ulen = sizeof(hdr);
+	d.doff = 0;
+	d.dlen = sizeof(hdr);
+	d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	if ((ret = s->db->cursor(s->db, txn, &cur, 0)) != 0)
+		goto done;
+	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		c->keys++;
+		if (d.size == EXP_LEN && be64_get(hdr) != 0)
+			c->expiring++;
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+done:
+	if (cur != NULL && (tret = cur->close(cur)) != 0 && ret == 0)
+		ret = tret;
+	free(k.data);
+	return ret;
+}
+
+/* Forgets what an aborted walk counted. */
+static void
+count_reset(void *arg)
+{
+	struct count_ctx *c = arg;
+
+	c->keys = c->expiring = 0;
+}
+
+/*
+ * Counts the records and those with an expiry in one read-committed walk
+ * (see count_body), for store_stats and the maintenance thread, as the
+ * store's preferred deadlock victim. Fast statistics would not do: without
+ * record numbers, Berkeley DB only reports the count saved by the last
+ * full walk (seen: 0 for a fresh store of 1000 keys).
  */
 int
 count_keys(struct store *s)
 {
-	DB_BTREE_STAT *pst = NULL, *est = NULL;
+	struct count_ctx c;
 	int ret;
 
-	if ((ret = s->db->stat(s->db, NULL, &pst, DB_READ_COMMITTED)) != 0 ||
-	    (ret = s->exp->stat(s->exp, NULL, &est, DB_READ_COMMITTED)) != 0)
-		goto done;
-	atomic_store_explicit(&s->ctr.keys, pst->bt_nkeys,
-	    memory_order_relaxed);
-	atomic_store_explicit(&s->ctr.keys_expiring, est->bt_ndata,
+	memset(&c, 0, sizeof(c));
+	ret = store_run(s, RUN_READ_COMMITTED | RUN_BACKGROUND | RUN_READ_ONLY,
+	    count_body, count_reset, &c, __func__);
+	if (ret != STORE_OK) {
+		/* store_run logged it; a busy walk just counts again later. */
+		return -1;
+	}
+	atomic_store_explicit(&s->ctr.keys, c.keys, memory_order_relaxed);
+	atomic_store_explicit(&s->ctr.keys_expiring, c.expiring,
 	    memory_order_relaxed);
 	atomic_store_explicit(&s->ctr.keys_counted, 1, memory_order_relaxed);
-done:
-	free(pst);
-	free(est);
-	/* A conflict with a writer is not worth more than a note. */
-	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
-		log_debug("%s: %s, counting again later", __func__,
-		    db_strerror(ret));
-	else if (ret != 0)
-		log_warn("%s: %s", __func__, db_strerror(ret));
-	return ret;
+	return 0;
 }
 
 /* Returns 1 if name is a log file of the environment: "log." + 10 digits. */

@@ -533,6 +533,9 @@ def main():
                     help="tree whose scripts/stack and nginx site are used")
     ap.add_argument("--command", default="bench/run")
     a = ap.parse_args()
+    # Before the run: the report rewrites tracked files in bench/results,
+    # which would otherwise count as uncommitted changes.
+    a.described = git_describe()
 
     conns = [int(c) for c in a.conns.split(",")]
     only = set(filter(None, a.only.split(",")))
@@ -746,7 +749,7 @@ def report(a, scenarios, conns, runs, rss, fsync, threads, started,
     md = []
     md.append("# kvstore-fcgi benchmark\n")
     md.append("Made by `%s` on %s, commit %s.\n" % (
-        a.command, datetime.date.today().isoformat(), git_describe()))
+        a.command, datetime.date.today().isoformat(), a.described))
     md.append("Machine: %d CPUs (%s), Linux %s; wrk, nginx and every server "
               "share these CPUs. Load average before the run: %.2f. "
               "%d repetition(s) of %d s per cell, medians.\n" % (

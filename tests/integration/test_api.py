@@ -1945,6 +1945,40 @@ def configured_cors_origin_is_on_nginx_error_pages_too(st, c):
           % (origin, r.headers.get("access-control-allow-origin")))
 
 
+@test
+def list_page_ends_at_the_byte_budget_with_a_cursor():
+    # KV_LIST_BYTES=1024: three values of 300 bytes fit in a page, a
+    # fourth does not; a value larger than the budget still comes alone.
+    st = harness.Stack(env={"KV_LIST_BYTES": "1024"})
+    st.start()
+    try:
+        c = lambda *a, **kw: call(*a, stack=st, **kw)  # noqa: E731
+        for i in range(10):
+            expect(c("POST", "/set", {"key": "lb/%02d" % i, "value": "v" * 298}), 200)
+        expect(c("POST", "/set", {"key": "lb/05x", "value": "B" * 1998}), 200)
+        seen, sizes, cursor = [], [], None
+        for _ in range(20):
+            path = "/list?prefix=lb%2F&limit=100"
+            if cursor is not None:
+                path += "&cursor=" + q(cursor)
+            r = expect(c("GET", path), 200)
+            check_list_shape(r)
+            seen.extend(it["key"] for it in r.json["items"])
+            sizes.append([len(it["value"]) for it in r.json["items"]])
+            cursor = r.json["cursor"]
+            if cursor is None:
+                break
+        want = sorted(["lb/%02d" % i for i in range(10)] + ["lb/05x"])
+        check(seen == want, "paging saw %r, want %r" % (seen, want))
+        check([2000] in [[n + 2 for n in p] for p in sizes],
+              "the 2000-byte value must come alone: %r" % (sizes,))
+        check(all(sum(n + 2 for n in p) <= 1024 or len(p) == 1 for p in sizes),
+              "a page passed the byte budget: %r" % (sizes,))
+        check(len(sizes) >= 4, "pages: %r" % (sizes,))
+    finally:
+        st.stop()
+
+
 def nested_body(k, depth_total):
     inner = depth_total - 1
     return ('{"key":"%s","value":%s%s}' % (k, "[" * inner, "]" * inner)).encode()

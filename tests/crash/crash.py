@@ -356,8 +356,8 @@ def order_of(key, v):
     write to a key carries a larger number than the one before."""
     if v is None:
         return -1
-    if isinstance(v, int):      # the counters: c<T>/cas, c<T>/n
-        return v
+    if key.endswith("/cas") or key.endswith("/n"):
+        return v    # counters: test-and-set and incr only ever raise them
     if "/b" in key:
         return v["gen"]
     return v["seq"]

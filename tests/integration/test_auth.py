@@ -412,6 +412,56 @@ def batch_checks_each_op_against_its_right():
            UNAUTHORIZED)
 
 
+@test
+def incr_and_touch_need_write_and_a_key_within_the_prefixes():
+    st, _, js, raw = expect(call("POST", "/incr", {"key": "user_n", "by": 2}, "rw"), 200)
+    check(js["value"] == 2, "incr: %r" % raw)
+    for body, tok in (({"key": "user_n"}, "reader"), ({"key": "user_n"}, "metrics"),
+                      ({"key": "user"}, "rw"), ({"key": "use"}, "writer")):
+        expect(call("POST", "/incr", body, tok), 403, FORBIDDEN, "incr %r %s" % (body, tok))
+    expect(call("POST", "/incr", {"key": "user_n"}), 401, UNAUTHORIZED)
+    expect(call("POST", "/touch", {"key": "user_n", "ttl": 600}, "writer"), 200)
+    for body, tok in (({"key": "user_n", "ttl": 1}, "reader"), ({"key": "user", "ttl": 1}, "rw"),
+                      ({"key": "u", "ttl": 1}, "writer")):
+        expect(call("POST", "/touch", body, tok), 403, FORBIDDEN, "touch %r %s" % (body, tok))
+    expect(call("POST", "/touch", {"key": "user_n"}), 401, UNAUTHORIZED)
+    st, _, js, _ = call("GET", "/get/user_n", token="all")
+    check(js["value"] == 2 and js["expires"] is not None, "user_n: %r" % js)
+
+
+@test
+def delete_prefix_needs_write_and_a_prefix_within_the_token():
+    for k in ("user_dp1", "user_dp2", "userdp", "user"):
+        store(k, k)
+    for prefix, tok in (("user", "rw"), ("use", "rw"), ("u", "writer"),
+                        ("user_dp", "reader"), ("user_dp", "metrics")):
+        expect(call("POST", "/delete-prefix", {"prefix": prefix}, tok), 403, FORBIDDEN,
+               "%s %s" % (prefix, tok))
+    expect(call("POST", "/delete-prefix", {"prefix": "user_dp"}), 401, UNAUTHORIZED)
+    check(stored("user_dp1") == "user_dp1" and stored("userdp") == "userdp",
+          "a refused delete-prefix deleted keys")
+    st, _, js, raw = expect(call("POST", "/delete-prefix", {"prefix": "user_dp"}, "writer"), 200)
+    check(js["deleted"] == 2 and js["more"] is False, "delete-prefix: %r" % raw)
+    check(stored("user_dp1") is None and stored("userdp") == "userdp" and stored("user") == "user",
+          "deleted the wrong keys")
+
+
+@test
+def batch_incr_and_touch_need_write_and_apply_nothing_when_forbidden():
+    store("user_c", 5)
+    expect(call("POST", "/batch", {"operations": [{"op": "get", "key": "user_c"},
+                                                  {"op": "incr", "key": "user_c"}]}, "reader"),
+           403, {"success": False, "error": "operations[1]: Forbidden"})
+    expect(call("POST", "/batch", {"operations": [{"op": "incr", "key": "user_c"},
+                                                  {"op": "touch", "key": "user", "ttl": 5}]},
+                "rw"), 403, {"success": False, "error": "operations[1]: Forbidden"})
+    check(stored("user_c") == 5, "a forbidden batch incremented")
+    st, _, js, raw = expect(call("POST", "/batch", {"operations": [
+        {"op": "INCR", "key": "user_c", "by": 1}, {"op": "touch", "key": "user_c", "ttl": 60}]},
+        "rw"), 200)
+    check(stored("user_c") == 6, "batch incr: %r" % raw)
+
+
 # ---------------------------------------------------------------------------
 # Logging and metrics
 

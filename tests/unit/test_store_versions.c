@@ -666,6 +666,20 @@ store_open__first_release_store__is_upgraded_with_values_intact(void **state)
 	assert_true(set_v(f->s, "k00001", "2") > v);
 }
 
+static void
+store_verify__first_release_store__passes_without_meta(void **state)
+{
+	struct fixture *f = *state;
+
+	make_legacy_store(f->dir, 10);
+	assert_int_equal(store_verify(f->dir), STORE_OK);
+	/* Opening converts it; then meta.db exists and is verified too. */
+	assert_int_equal(open_in(f), STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_verify(f->dir), STORE_OK);
+}
+
 /* Load keeps versions */
 
 static void
@@ -719,6 +733,9 @@ main(void)
 #undef T
 		cmocka_unit_test_setup_teardown(
 		    store_open__first_release_store__is_upgraded_with_values_intact,
+		    setup_empty, teardown),
+		cmocka_unit_test_setup_teardown(
+		    store_verify__first_release_store__passes_without_meta,
 		    setup_empty, teardown),
 	};
 

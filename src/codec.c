@@ -788,15 +788,13 @@ field_json_get(struct json_object *obj, const char *member,
 	f->st = FIELD_OK;
 }
 
-/* "ttl" if present (even as null), else "expirationTtl". */
+/*
+ * Classifies a member that is present (v may be JSON null) into f, so that
+ * "ttl" and every other integer member are judged by the same rules.
+ */
 static void
-field_ttl_get(struct json_object *obj, struct field_int *f)
+field_int_set(struct json_object *v, struct field_int *f)
 {
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(obj, "ttl", &v) &&
-	    !json_object_object_get_ex(obj, "expirationTtl", &v))
-		return;
 	if (v == NULL)
 		f->st = FIELD_NULL;
 	else if (!json_object_is_type(v, json_type_int))
@@ -806,6 +804,18 @@ field_ttl_get(struct json_object *obj, struct field_int *f)
 		f->v = json_object_get_int64(v);
 		f->st = FIELD_OK;
 	}
+}
+
+/* "ttl" if present (even as null), else "expirationTtl". */
+static void
+field_ttl_get(struct json_object *obj, struct field_int *f)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, "ttl", &v) &&
+	    !json_object_object_get_ex(obj, "expirationTtl", &v))
+		return;
+	field_int_set(v, f);
 }
 
 static void	field_int_get(struct json_object *, const char *,
@@ -1313,14 +1323,7 @@ field_int_get(struct json_object *obj, const char *member,
 
 	if (!json_object_object_get_ex(obj, member, &v))
 		return;
-	if (v == NULL)
-		f->st = FIELD_NULL;
-	else if (!json_object_is_type(v, json_type_int))
-		f->st = FIELD_BADTYPE;
-	else {
-		f->v = json_object_get_int64(v);
-		f->st = FIELD_OK;
-	}
+	field_int_set(v, f);
 }
 
 int

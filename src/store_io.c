@@ -33,17 +33,22 @@ note(void)
 /*
  * Berkeley DB takes anything but the full length from a replaced write
  * function as a failure and reads errno (its own loop over short writes
- * only runs around the real system call), so these write everything or
- * fail with the errno of the call that could not go on.
+ * only runs around the real system call), so this writes everything or
+ * fails with the errno of the call that could not go on; it writes at *off
+ * with pwrite(), or at the file offset with write() when off is NULL.
  */
 static ssize_t
-io_write(int fd, const void *buf, size_t n)
+write_all(int fd, const void *buf, size_t n, const off_t *off)
 {
 	size_t done = 0;
 	ssize_t r;
 
 	while (done < n) {
-		r = write(fd, (const char *)buf + done, n - done);
+		if (off == NULL)
+			r = write(fd, (const char *)buf + done, n - done);
+		else
+			r = pwrite(fd, (const char *)buf + done, n - done,
+			    *off + (off_t)done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -58,25 +63,15 @@ io_write(int fd, const void *buf, size_t n)
 }
 
 static ssize_t
+io_write(int fd, const void *buf, size_t n)
+{
+	return write_all(fd, buf, n, NULL);
+}
+
+static ssize_t
 io_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	size_t done = 0;
-	ssize_t r;
-
-	while (done < n) {
-		r = pwrite(fd, (const char *)buf + done, n - done,
-		    off + (off_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO;
-			note();
-			return -1;
-		}
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
+	return write_all(fd, buf, n, &off);
 }
 
 static int

@@ -117,14 +117,10 @@ run_flush(struct flush *f)
 	    NULL, 0);
 }
 
-/* Waits until the log is on disk past everything observed (see flush.h). */
-int
-flush_wait(struct flush *f)
+/* The flush a reply must wait for, or 0 (see flush.h). */
+uint64_t
+flush_ticket(struct flush *f)
 {
-	uint64_t need;
-	uint32_t seen;
-	int idle;
-
 	/*
 	 * Nothing pending: every commit begun so far had returned before a
 	 * flush that has finished began. `begun` is read after the caller's
@@ -133,10 +129,21 @@ flush_wait(struct flush *f)
 	if (atomic_load(&f->durable) >= atomic_load(&f->begun))
 		return 0;
 	/*
-	 * The flush numbered need has not started yet, so it starts after
+	 * The flush numbered so has not started yet, so it starts after
 	 * this point: it covers everything this thread committed or read.
 	 */
-	need = atomic_load(&f->started) + 1;
+	return atomic_load(&f->started) + 1;
+}
+
+/* Waits until the flush numbered need, or a later one, has finished. */
+int
+flush_wait_for(struct flush *f, uint64_t need)
+{
+	uint32_t seen;
+	int idle;
+
+	if (need == 0)
+		return 0;
 	for (;;) {
 		/* Read before the checks: a flush ending after them bumps it. */
 		seen = atomic_load(&f->wake);
@@ -151,4 +158,11 @@ flush_wait(struct flush *f)
 		}
 		wake_wait(f, seen);
 	}
+}
+
+/* Waits until the log is on disk past everything observed (see flush.h). */
+int
+flush_wait(struct flush *f)
+{
+	return flush_wait_for(f, flush_ticket(f));
 }

@@ -66,4 +66,14 @@ void	flush_commit_end(struct flush *, int committed);
  */
 int	flush_wait(struct flush *);
 
+/*
+ * flush_wait in two steps, for a caller that holds a reply rather than a
+ * thread: flush_ticket, taken where flush_wait would be called, names the
+ * flush that covers what this thread observed so far (0: nothing pending,
+ * reply at once); flush_wait_for(ticket), later and from any thread,
+ * returns as flush_wait would have. A later ticket covers an earlier one.
+ */
+uint64_t flush_ticket(struct flush *);
+int	flush_wait_for(struct flush *, uint64_t ticket);
+
 #endif

@@ -228,6 +228,12 @@ main(int argc, char **argv)
 	inflight_set_limit(cfg.max_reply_memory);
 	ctx.store = store;
 	ctx.cfg = &cfg;
+	if ((err = server_start_held(&ctx)) != 0) {
+		log_error("cannot start the reply thread: %s",
+		    log_strerror(err, ebuf, sizeof(ebuf)));
+		store_close(store);
+		return 1;
+	}
 	workers = xcalloc(cfg.threads, sizeof(*workers));
 	for (i = 0; i < cfg.threads; i++) {
 		workers[i].ctx = &ctx;
@@ -237,6 +243,7 @@ main(int argc, char **argv)
 			log_error("cannot start worker thread %u: %s", i,
 			    log_strerror(err, ebuf, sizeof(ebuf)));
 			stop_workers(workers, i);
+			server_stop_held();
 			store_close(store);
 			free(workers);
 			return 1;
@@ -268,6 +275,8 @@ main(int argc, char **argv)
 	}
 	log_info("received signal %d, finishing in-flight requests", sig);
 	stop_workers(workers, cfg.threads);
+	/* Replies still held for the disk go out before the store closes. */
+	server_stop_held();
 	store_close(store);
 	auth_close();
 	free(workers);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,14 +14,18 @@
 
 #include <fcgiapp.h>
 
+#include "held.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
 #include "route.h"
 #include "server.h"
+#include "store.h"
 
 /* The most bytes handed to libfcgi in one call (it takes an int). */
 #define IO_CHUNK	((size_t)1 << 20)
+/* The largest reply body the sender thread writes (see may_hold). */
+#define HELD_REPLY_MAX	((size_t)32 * 1024)
 
 static volatile sig_atomic_t stopping;
 
@@ -170,71 +175,166 @@ elapsed_ns(const struct timespec *a, const struct timespec *b)
 }
 
 /*
- * Serves one accepted request and counts it in the metrics. Returns 1 if
- * the request was read to the end of its body, 0 if part of it was left
- * unread (refused before reading, or the stream broke).
- */
-static int
-serve(const struct ctx *c, FCGX_Request *rq)
-{
-	struct timespec t0, t1;
-	struct resp resp;
-	struct req r;
-	char *body = NULL;
-	size_t len = 0, route;
-	int rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Refused before routing (body too large): counted as "other". */
-	route = route_count() - 1;
-	resp_init(&resp);
-	rc = read_body(rq, c->cfg->max_body, &body, &len);
-	if (rc < 0) {
-		log_debug("request dropped: body shorter than CONTENT_LENGTH");
-		goto out;
-	}
-	if (rc == 413)
-		resp_error(&resp, 413, "Request body too large");
-	else if (rc == 400)
-		resp_error(&resp, 400, "Invalid Content-Length");
-	else {
-		req_parse(&r, rq->envp, body, len);
-		route = route_dispatch(c, &r, &resp);
-		req_free(&r);
-	}
-	if (resp.status == 0)
-		resp_error(&resp, 500, "Internal error: no reply");
-	write_resp(rq, c, &resp);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	metrics_request(route, resp.status, elapsed_ns(&t0, &t1));
-	log_debug("%s %s -> %d",
-	    FCGX_GetParam("REQUEST_METHOD", rq->envp) ?: "-",
-	    FCGX_GetParam("REQUEST_URI", rq->envp) ?: "-", resp.status);
-out:
-	free(body);
-	resp_free(&resp);
-	return rc == 0;
-}
-
-/*
- * Ends a request. libfcgi closes a connection with a lingering close:
- * shutdown(), then poll() and read() until nginx has closed its end. That
- * keeps the thread away from accept() for a round trip through nginx on
- * every request: a hello-world responder with 4 threads served half as
- * many requests per second with it as without (bench/, 32 clients). The
- * linger only matters when input is left unread, which would make the
- * close reset the connection before nginx has read the reply. So when
- * the request was read to its end of input, mark it detached: FCGX_Free
+ * Says whether a request's connection may close at once. libfcgi closes a
+ * connection with a lingering close: shutdown(), then poll() and read()
+ * until nginx has closed its end. That keeps the thread away from accept()
+ * for a round trip through nginx on every request: a hello-world responder
+ * with 4 threads served half as many requests per second with it as
+ * without (bench/, 32 clients). The linger only matters when input is left
+ * unread, which would make the close reset the connection before nginx has
+ * read the reply. So a request read to its end of input (the end record
+ * included, read here by the worker) is marked detached: FCGX_Free
  * (libfcgi 2.4.2) then closes without lingering, and clears the mark. A
  * body refused unread (413) or a broken stream keeps the lingering close.
  */
-static void
-finish(FCGX_Request *rq, int input_read)
+static int
+input_ended(FCGX_Request *rq, int input_read)
 {
-	if (input_read && !rq->keepConnection &&
-	    FCGX_GetChar(rq->in) == EOF && FCGX_GetError(rq->in) == 0)
-		rq->detached = 1;
-	FCGX_Finish_r(rq);
+	return input_read && !rq->keepConnection &&
+	    FCGX_GetChar(rq->in) == EOF && FCGX_GetError(rq->in) == 0;
+}
+
+/*
+ * A request between its handler and its reply: everything the reply needs
+ * once the log is on disk, whichever thread sends it.
+ */
+struct reply {
+	struct held	 h;		/* first: held.c hands it back */
+	FCGX_Request	*rq;
+	struct resp	 resp;
+	struct timespec	 t0;
+	size_t		 route;
+	int		 detach;	/* input_ended(): close without lingering */
+	int		 dropped;	/* stream broke: no reply at all */
+};
+
+/*
+ * Serves one accepted request up to its reply, which it leaves in *p.
+ * p->h.ticket says what the reply must wait for (store_hold_end): the
+ * handler's store calls do not wait for the disk themselves.
+ */
+static void
+serve(const struct ctx *c, FCGX_Request *rq, struct reply *p)
+{
+	struct req r;
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->rq = rq;
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	/* Refused before routing (body too large): counted as "other". */
+	p->route = route_count() - 1;
+	resp_init(&p->resp);
+	rc = read_body(rq, c->cfg->max_body, &body, &len);
+	if (rc < 0) {
+		log_debug("request dropped: body shorter than CONTENT_LENGTH");
+		p->dropped = 1;
+	} else if (rc == 413)
+		resp_error(&p->resp, 413, "Request body too large");
+	else if (rc == 400)
+		resp_error(&p->resp, 400, "Invalid Content-Length");
+	else {
+		req_parse(&r, rq->envp, body, len);
+		store_hold_begin();
+		p->route = route_dispatch(c, &r, &p->resp);
+		p->h.ticket = store_hold_end();
+		req_free(&r);
+	}
+	if (!p->dropped && p->resp.status == 0)
+		resp_error(&p->resp, 500, "Internal error: no reply");
+	p->detach = input_ended(rq, rc == 0);
+	free(body);
+}
+
+/*
+ * Sends a reply whose data is on disk (err == STORE_OK) or whose flush
+ * failed (err: the store error it becomes), ends the request and counts
+ * it. Frees nothing it did not take: see send_held for queued replies.
+ */
+static void
+send_reply(const struct ctx *c, struct reply *p, int err)
+{
+	struct timespec t1;
+
+	if (!p->dropped) {
+		if (err != STORE_OK) {
+			p->resp.etag = 0;
+			resp_store_error(&p->resp, err);
+		}
+		write_resp(p->rq, c, &p->resp);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_request(p->route, p->resp.status, elapsed_ns(&p->t0,
+		    &t1));
+		log_debug("%s %s -> %d",
+		    FCGX_GetParam("REQUEST_METHOD", p->rq->envp) ?: "-",
+		    FCGX_GetParam("REQUEST_URI", p->rq->envp) ?: "-",
+		    p->resp.status);
+	}
+	resp_free(&p->resp);
+	if (p->detach)
+		p->rq->detached = 1;
+	FCGX_Finish_r(p->rq);
+}
+
+/* The context of held replies: one per process, like the listening socket. */
+static const struct ctx *held_ctx;
+
+/* held.c's callback: sends a queued reply and frees its request. */
+static void
+send_held(struct held *h, int err)
+{
+	struct reply *p = (struct reply *)h;
+
+	(void)fcntl(p->rq->ipcFd, F_SETFL, O_NONBLOCK |
+	    fcntl(p->rq->ipcFd, F_GETFL));
+	send_reply(held_ctx, p, err);	/* FCGX_Finish_r freed its streams */
+	free(p->rq);
+	free(p);
+}
+
+int
+server_start_held(const struct ctx *c)
+{
+	held_ctx = c;
+	return held_start(c->store, send_held);
+}
+
+void
+server_stop_held(void)
+{
+	held_stop();
+}
+
+/*
+ * Says whether a reply may wait for the disk in the sender's queue rather
+ * than in its worker. The one sender must never block on a client, or
+ * every held reply would wait behind one slow reader; so only a reply that
+ * surely fits in a new connection's socket buffer (a unix socket takes
+ * about 200 KiB unread), on a connection whose input has ended and that
+ * closes after it (the worker reads a kept-alive one's next request). The
+ * socket is also made non-blocking for the sender: should a write still
+ * not fit, the reply fails rather than the queue stalling.
+ */
+static int
+may_hold(const struct reply *p)
+{
+	return !p->dropped && p->detach && !p->rq->keepConnection &&
+	    p->resp.body.len <= HELD_REPLY_MAX;
+}
+
+/* A request of its own for a worker, which hands the last one on. */
+static FCGX_Request *
+new_request(int listen_fd)
+{
+	FCGX_Request *rq = xmalloc(sizeof(*rq));
+
+	if (FCGX_InitRequest(rq, listen_fd, 0) != 0) {
+		free(rq);
+		return NULL;
+	}
+	return rq;
 }
 
 /*
@@ -287,24 +387,25 @@ void
 server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *where)
 {
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
-	FCGX_Request rq;
+	struct reply r, *p;
+	FCGX_Request *rq;
 	char ebuf[128];
 	int fd;
 
-	if (FCGX_InitRequest(&rq, listen_fd, 0) != 0) {
+	if ((rq = new_request(listen_fd)) == NULL) {
 		log_error("FCGX_InitRequest failed");
 		return;
 	}
 	while (!stopping) {
 		/* A kept-alive connection is reused without accepting. */
-		if (rq.ipcFd < 0) {
+		if (rq->ipcFd < 0) {
 			if ((fd = accept_conn(listen_fd, where)) < 0)
 				continue;
-			rq.ipcFd = fd;
-			rq.keepConnection = 1;
+			rq->ipcFd = fd;
+			rq->keepConnection = 1;
 		}
 		*where = SERVER_READ_REQUEST;
-		if (FCGX_Accept_r(&rq) < 0) {
+		if (FCGX_Accept_r(rq) < 0) {
 			*where = SERVER_BUSY;
 			if (stopping)
 				break;
@@ -314,8 +415,27 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *where)
 			continue;
 		}
 		*where = SERVER_BUSY;
-		finish(&rq, serve(c, &rq));
+		serve(c, rq, &r);
+		/*
+		 * A reply that must wait for the disk goes to the sender
+		 * with its request, and this thread takes a new one. Not
+		 * one on a kept-alive connection: its next request is read
+		 * by this thread, after this reply.
+		 */
+		if (r.h.ticket != 0 && may_hold(&r)) {
+			p = xmalloc(sizeof(*p));
+			*p = r;
+			held_put(&p->h);
+			while ((rq = new_request(listen_fd)) == NULL) {
+				log_error("FCGX_InitRequest failed");
+				nanosleep(&pause, NULL);
+			}
+			continue;
+		}
+		send_reply(c, &r, r.h.ticket != 0 ?
+		    store_hold_wait(c->store, r.h.ticket) : STORE_OK);
 	}
 	*where = SERVER_BUSY;
-	FCGX_Free(&rq, rq.ipcFd >= 0);
+	FCGX_Free(rq, rq->ipcFd >= 0);
+	free(rq);
 }

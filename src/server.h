@@ -34,6 +34,14 @@ enum server_wait {
 void	server_loop(const struct ctx *, int listen_fd,
 	    volatile sig_atomic_t *where);
 
+/*
+ * The thread that sends replies held for the disk (held.h): started before
+ * the workers, stopped after they have all returned. start returns 0 or an
+ * errno value.
+ */
+int	server_start_held(const struct ctx *);
+void	server_stop_held(void);
+
 /* Async-signal-safe: asks every loop to finish and stop accepting. */
 void	server_stop(void);
 int	server_stopping(void);

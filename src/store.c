@@ -94,6 +94,12 @@ static __thread unsigned int tls_seed;
  * the clock before the attempt commits.
  */
 static __thread int64_t	tls_horizon;
+/*
+ * Between store_hold_begin and store_hold_end: set, and run_wait notes in
+ * tls_ticket the flush a reply must wait for instead of waiting.
+ */
+static __thread int	tls_hold;
+static __thread uint64_t tls_ticket;
 
 static const char *const store_errstr[] = {
 	[STORE_OK] = "ok",
@@ -307,9 +313,63 @@ store_commit(struct store *s, DB_TXN *txn, int flags)
 static int
 run_wait(struct store *s, int flags)
 {
+	uint64_t t;
+
 	if (!s->gc_init || (flags & RUN_BACKGROUND))
 		return 0;
-	return flush_wait(&s->gc);
+	if (!tls_hold)
+		return flush_wait(&s->gc);
+	/* A later ticket covers the earlier ones. */
+	if ((t = flush_ticket(&s->gc)) > tls_ticket)
+		tls_ticket = t;
+	return 0;
+}
+
+void
+store_hold_begin(void)
+{
+	tls_hold = 1;
+	tls_ticket = 0;
+}
+
+uint64_t
+store_hold_end(void)
+{
+	tls_hold = 0;
+	return tls_ticket;
+}
+
+/*
+ * Maps a Berkeley DB error that ends a call to a store error, logged once
+ * with func; a panic ends the process here (store_panic).
+ */
+static int
+run_error(int ret, const char *func)
+{
+	char ebuf[128];
+
+	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
+		log_error("%s: %s: disk full", func,
+		    errstr(ret, ebuf, sizeof(ebuf)));
+		return STORE_NOSPACE;
+	}
+	if (ret == DB_RUNRECOVERY)
+		store_panic(func, ret);
+	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
+	return STORE_ERROR;
+}
+
+int
+store_hold_wait(struct store *s, uint64_t ticket)
+{
+	int ret;
+
+	if (!s->gc_init || (ret = flush_wait_for(&s->gc, ticket)) == 0)
+		return STORE_OK;
+	tls_nospace = 0;
+	if ((ret = run_error(ret, "log flush")) == STORE_NOSPACE)
+		ctr_add(&s->ctr.nospace, 1);
+	return ret;
 }
 
 /*
@@ -416,16 +476,9 @@ store_run(struct store *s, int flags, txn_body body, txn_reset reset,
 	return STORE_BUSY;
 fail:
 	reset(arg);
-	if (ret == ENOSPC || ret == EDQUOT || ret == EFBIG || tls_nospace) {
+	if ((ret = run_error(ret, func)) == STORE_NOSPACE)
 		ctr_add(&s->ctr.nospace, 1);
-		log_error("%s: %s: disk full", func,
-		    errstr(ret, ebuf, sizeof(ebuf)));
-		return STORE_NOSPACE;
-	}
-	if (ret == DB_RUNRECOVERY)
-		store_panic(func, ret);
-	log_error("%s: %s", func, errstr(ret, ebuf, sizeof(ebuf)));
-	return STORE_ERROR;
+	return ret;
 }
 
 /*

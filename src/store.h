@@ -316,4 +316,19 @@ int	store_verify(const char *home);
  */
 int	store_load(struct store *, const struct store_item *items, size_t n);
 
+/*
+ * Held replies (SYNC mode): a server that would rather hold a reply than a
+ * thread while the log goes to disk. Between store_hold_begin() and
+ * store_hold_end() on one thread, calls return as soon as they commit or
+ * read, before the log is on disk past them; store_hold_end() returns a
+ * ticket, 0 when nothing they wrote or read can still be lost in a crash.
+ * Until store_hold_wait(ticket) returns STORE_OK, from any thread, nothing
+ * those calls returned may be shown to anyone. It returns STORE_NOSPACE or
+ * STORE_ERROR (logged) when the flush failed: then the reply must be an
+ * error, as if the call had failed. In WRITE mode tickets are always 0.
+ */
+void	store_hold_begin(void);
+uint64_t store_hold_end(void);
+int	store_hold_wait(struct store *, uint64_t ticket);
+
 #endif

@@ -45,7 +45,7 @@ config_load__defaults__as_documented(void **state)
 
 	assert_int_equal(load(&c, 2, argv), CONFIG_OK);
 	assert_string_equal(c.data_dir, "/tmp/x");
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 4);
 	assert_int_equal(c.durability, STORE_DURABLE_SYNC);
 	assert_int_equal(c.max_body, 2097152);
 	assert_int_equal(c.max_value, 1048576);
@@ -59,7 +59,7 @@ config_load__defaults__as_documented(void **state)
 }
 
 static void
-config_load__write_durability__fewer_default_threads(void **state)
+config_load__write_durability__same_default_threads(void **state)
 {
 	char *argv[] = { "kvstore-fcgi", "--data-dir=/a", "--durability=write",
 	    NULL };
@@ -219,7 +219,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(config_load__defaults__as_documented, clear_env),
-		cmocka_unit_test_setup(config_load__write_durability__fewer_default_threads, clear_env),
+		cmocka_unit_test_setup(config_load__write_durability__same_default_threads, clear_env),
 		cmocka_unit_test_setup(config_load__threads_given__kept_whatever_the_durability, clear_env),
 		cmocka_unit_test_setup(config_load__environment__read, clear_env),
 		cmocka_unit_test_setup(config_load__state_directory__fallback_for_data_dir, clear_env),

@@ -2,7 +2,8 @@
  * Unit tests for flush (group commit and the wait before a reply), alone
  * with a fake flush, and inside a real SYNC-mode store with a flush slowed
  * down by the store's test hook, so that a commit stays in memory long
- * enough for a reader to see it.
+ * enough for a reader to see it; then the held replies (store_hold_*, and
+ * held.c, which sends them) under the same slow flush.
  */
 #define _GNU_SOURCE
 #include <ftw.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "flush.h"
+#include "held.h"
 #include "op.h"
 #include "store.h"
 
@@ -153,6 +155,51 @@ flush_wait__failed_flush__returns_its_error(void **state)
 	/* Still not durable: the next waiter flushes again. */
 	fk.err = 0;
 	assert_int_equal(flush_wait(&f), 0);
+	assert_int_equal(atomic_load(&fk.calls), 2);
+	flush_destroy(&f);
+}
+
+static void
+flush_ticket__names_the_next_flush_only_when_pending(void **state)
+{
+	struct fake fk = { 0, 0, 0, 0, 0 };
+	struct flush f;
+	uint64_t t;
+
+	flush_init(&f, fake_flush, &fk);
+	assert_int_equal(flush_ticket(&f), 0);
+	flush_commit_begin(&f);
+	flush_commit_end(&f, 1);
+	t = flush_ticket(&f);
+	assert_int_equal(t, 1);
+	/* Taking a ticket flushes nothing; waiting for it does, once. */
+	assert_int_equal(atomic_load(&fk.calls), 0);
+	assert_int_equal(flush_wait_for(&f, t), 0);
+	assert_int_equal(atomic_load(&fk.calls), 1);
+	assert_int_equal(flush_wait_for(&f, t), 0);
+	assert_int_equal(atomic_load(&fk.calls), 1);
+	assert_int_equal(flush_ticket(&f), 0);
+	flush_destroy(&f);
+}
+
+static void
+flush_wait_for__failed_flush__returns_its_error_for_that_ticket(void **state)
+{
+	struct fake fk = { 0, 0, 28, 0, 0 };
+	struct flush f;
+	uint64_t t1, t2;
+
+	flush_init(&f, fake_flush, &fk);
+	flush_commit_begin(&f);
+	flush_commit_end(&f, 1);
+	t1 = flush_ticket(&f);
+	assert_int_equal(flush_wait_for(&f, t1), 28);
+	assert_int_equal(flush_wait_for(&f, t1), 28);
+	/* A later ticket gets a flush of its own, which may succeed. */
+	fk.err = 0;
+	t2 = flush_ticket(&f);
+	assert_true(t2 > t1);
+	assert_int_equal(flush_wait_for(&f, t2), 0);
 	assert_int_equal(atomic_load(&fk.calls), 2);
 	flush_destroy(&f);
 }
@@ -442,6 +489,125 @@ store_list__unflushed_commit__waits_for_the_flush(void **state)
 	assert_true(got_ms >= f->sl.end_ms);
 }
 
+static void
+store_hold__read_of_unflushed_commit__returns_at_once_with_a_ticket(void **state)
+{
+	struct fixture *f = *state;
+	struct op_result r;
+	struct writer w;
+	pthread_t t;
+	uint64_t ticket;
+	int64_t got_ms, durable_ms;
+
+	start_slow_write(f, &w, &t);
+	store_hold_begin();
+	assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
+	ticket = store_hold_end();
+	got_ms = mono_ms();
+	assert_memory_equal(r.val, "v2", 2);
+	op_result_clear(&r);
+	/* Held: the read came back during the flush, with a ticket. */
+	pthread_mutex_lock(&f->sl.mtx);
+	assert_true(f->sl.end_ms == 0 || got_ms < f->sl.end_ms);
+	pthread_mutex_unlock(&f->sl.mtx);
+	assert_true(ticket != 0);
+	assert_int_equal(store_hold_wait(f->s, ticket), STORE_OK);
+	durable_ms = mono_ms();
+	end_slow_write(f, &w, t);
+	assert_true(durable_ms >= f->sl.end_ms);
+
+	/* Nothing pending: no ticket, and no flush. */
+	store_hold_begin();
+	assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
+	op_result_clear(&r);
+	assert_int_equal(store_hold_end(), 0);
+}
+
+static void
+store_hold__own_write__ticket_waits_for_its_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct op_result r;
+	uint64_t ticket;
+	int calls;
+
+	calls = atomic_load(&f->sl.calls);
+	store_hold_begin();
+	assert_int_equal(run_op(f->s, OP_SET, "k", NULL, "v1", &r), STORE_OK);
+	ticket = store_hold_end();
+	op_result_clear(&r);
+	assert_true(ticket != 0);
+	/* Committed in memory, not flushed: the flush is the ticket's. */
+	assert_int_equal(atomic_load(&f->sl.calls), calls);
+	assert_int_equal(store_hold_wait(f->s, ticket), STORE_OK);
+	assert_int_equal(atomic_load(&f->sl.calls), calls + 1);
+}
+
+#define HELD_N	3
+
+struct sent {
+	struct held	 h;		/* first, as held.c wants */
+	int		 id;
+};
+
+static struct {
+	pthread_mutex_t	 mtx;
+	int		 order[HELD_N];
+	int64_t		 at_ms[HELD_N];
+	int		 err[HELD_N];
+	int		 n;
+} sent_log = { PTHREAD_MUTEX_INITIALIZER, { 0 }, { 0 }, { 0 }, 0 };
+
+static void
+record_send(struct held *h, int err)
+{
+	struct sent *x = (struct sent *)h;
+
+	pthread_mutex_lock(&sent_log.mtx);
+	sent_log.order[sent_log.n] = x->id;
+	sent_log.at_ms[sent_log.n] = mono_ms();
+	sent_log.err[sent_log.n] = err;
+	sent_log.n++;
+	pthread_mutex_unlock(&sent_log.mtx);
+	free(x);
+}
+
+static void
+held__replies_of_unflushed_reads__go_out_after_the_flush_in_order(
+    void **state)
+{
+	struct fixture *f = *state;
+	struct op_result r;
+	struct writer w;
+	struct sent *x;
+	pthread_t t;
+	int i;
+
+	assert_int_equal(held_start(f->s, record_send), 0);
+	start_slow_write(f, &w, &t);
+	for (i = 0; i < HELD_N; i++) {
+		store_hold_begin();
+		assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
+		op_result_clear(&r);
+		x = calloc(1, sizeof(*x));
+		assert_non_null(x);
+		x->id = i;
+		x->h.ticket = store_hold_end();
+		assert_true(x->h.ticket != 0);
+		held_put(&x->h);
+	}
+	/* held_stop sends what is queued, then returns. */
+	end_slow_write(f, &w, t);
+	held_stop();
+	assert_int_equal(sent_log.n, HELD_N);
+	for (i = 0; i < HELD_N; i++) {
+		assert_int_equal(sent_log.order[i], i);
+		assert_int_equal(sent_log.err[i], STORE_OK);
+		/* Not one reply before the commit it showed was on disk. */
+		assert_true(sent_log.at_ms[i] >= f->sl.end_ms);
+	}
+}
+
 int
 main(void)
 {
@@ -453,6 +619,10 @@ main(void)
 		cmocka_unit_test(flush_wait__failed_commit__is_not_pending),
 		cmocka_unit_test(flush_wait__failed_flush__returns_its_error),
 		cmocka_unit_test(flush_wait__many_waiters__share_few_flushes),
+		cmocka_unit_test(
+		    flush_ticket__names_the_next_flush_only_when_pending),
+		cmocka_unit_test(
+		    flush_wait_for__failed_flush__returns_its_error_for_that_ticket),
 		cmocka_unit_test_setup_teardown(
 		    store_get__unflushed_commit__waits_for_the_flush,
 		    setup, teardown),
@@ -461,6 +631,15 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    store_list__unflushed_commit__waits_for_the_flush,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    store_hold__read_of_unflushed_commit__returns_at_once_with_a_ticket,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    store_hold__own_write__ticket_waits_for_its_flush,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    held__replies_of_unflushed_reads__go_out_after_the_flush_in_order,
 		    setup, teardown),
 	};
 

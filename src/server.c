@@ -287,8 +287,8 @@ send_held(struct held *h, int err)
 {
 	struct reply *p = (struct reply *)h;
 
-	(void)fcntl(p->rq->ipcFd, F_SETFL, O_NONBLOCK |
-	    fcntl(p->rq->ipcFd, F_GETFL));
+	/* accept() left no other status flag on it to keep. */
+	(void)fcntl(p->rq->ipcFd, F_SETFL, O_NONBLOCK);
 	send_reply(held_ctx, p, err);	/* FCGX_Finish_r freed its streams */
 	free(p->rq);
 	free(p);

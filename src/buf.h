@@ -25,6 +25,8 @@ void	buf_adds(struct buf *, const char *);
 void	buf_addc(struct buf *, char);
 void	buf_addf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* A string literal, its length known at compile time (no strlen). */
+#define buf_addlit(b, lit)	buf_add((b), "" lit, sizeof(lit) - 1)
 /* Decimal integers, as printf's %PRIu64 and %PRId64 write them. */
 void	buf_addu(struct buf *, uint64_t);
 void	buf_addi(struct buf *, int64_t);

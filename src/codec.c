@@ -1356,10 +1356,10 @@ void
 codec_put_expires(struct buf *b, int64_t expires)
 {
 	if (expires == 0)
-		buf_adds(b, "\"expires\":null");
+		buf_addlit(b, "\"expires\":null");
 	else {
 		/* Not buf_addf: every reply with an item comes here. */
-		buf_adds(b, "\"expires\":");
+		buf_addlit(b, "\"expires\":");
 		buf_addi(b, expires);
 	}
 }
@@ -1368,9 +1368,9 @@ void
 codec_put_item(struct buf *b, const char *key, size_t klen, const char *val,
     size_t vlen, int64_t expires, uint64_t version)
 {
-	buf_adds(b, "\"key\":");
+	buf_addlit(b, "\"key\":");
 	codec_put_str(b, key, klen);
-	buf_adds(b, ",\"value\":");
+	buf_addlit(b, ",\"value\":");
 	if (val != NULL)
 		buf_add(b, val, vlen);
 	else
@@ -1385,9 +1385,9 @@ void
 codec_put_version(struct buf *b, uint64_t version)
 {
 	if (version == 0)
-		buf_adds(b, "\"version\":null");
+		buf_addlit(b, "\"version\":null");
 	else {
-		buf_adds(b, "\"version\":");
+		buf_addlit(b, "\"version\":");
 		buf_addu(b, version);
 	}
 }

@@ -2,6 +2,7 @@
  * buf: growable NUL-terminated byte buffers and checked allocation.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,20 +120,54 @@ buf_addc(struct buf *b, char c)
 	buf_add(b, &c, 1);
 }
 
+/*
+ * Formats straight into the room left, and formats again only when that
+ * was too small: most lines fit, and vsnprintf is most of the cost.
+ */
 void
 buf_addf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
+	buf_grow(b, 0);
+	room = b->cap - b->len;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->data + b->len, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		b->data[b->len] = '\0';
 		return;
-	buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	}
+	if ((size_t)n >= room) {
+		buf_grow(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void
+buf_addu(struct buf *b, uint64_t v)
+{
+	char tmp[20], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void
+buf_addi(struct buf *b, int64_t v)
+{
+	if (v < 0) {
+		buf_addc(b, '-');
+		/* Negated as unsigned: -INT64_MIN does not fit an int64_t. */
+		buf_addu(b, -(uint64_t)v);
+	} else
+		buf_addu(b, (uint64_t)v);
 }

@@ -9,6 +9,7 @@
 #define KV_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char	*data;	/* NULL until the first append; then NUL-terminated */
@@ -24,6 +25,11 @@ void	buf_adds(struct buf *, const char *);
 void	buf_addc(struct buf *, char);
 void	buf_addf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* A string literal, its length known at compile time (no strlen). */
+#define buf_addlit(b, lit)	buf_add((b), "" lit, sizeof(lit) - 1)
+/* Decimal integers, as printf's %PRIu64 and %PRId64 write them. */
+void	buf_addu(struct buf *, uint64_t);
+void	buf_addi(struct buf *, int64_t);
 
 /* Like malloc/calloc/strndup but abort with a log line on failure. */
 void	*xmalloc(size_t);

@@ -11,7 +11,6 @@
  * decoders read fields from.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1357,18 +1356,21 @@ void
 codec_put_expires(struct buf *b, int64_t expires)
 {
 	if (expires == 0)
-		buf_adds(b, "\"expires\":null");
-	else
-		buf_addf(b, "\"expires\":%" PRId64, expires);
+		buf_addlit(b, "\"expires\":null");
+	else {
+		/* Not buf_addf: every reply with an item comes here. */
+		buf_addlit(b, "\"expires\":");
+		buf_addi(b, expires);
+	}
 }
 
 void
 codec_put_item(struct buf *b, const char *key, size_t klen, const char *val,
     size_t vlen, int64_t expires, uint64_t version)
 {
-	buf_adds(b, "\"key\":");
+	buf_addlit(b, "\"key\":");
 	codec_put_str(b, key, klen);
-	buf_adds(b, ",\"value\":");
+	buf_addlit(b, ",\"value\":");
 	if (val != NULL)
 		buf_add(b, val, vlen);
 	else
@@ -1383,7 +1385,9 @@ void
 codec_put_version(struct buf *b, uint64_t version)
 {
 	if (version == 0)
-		buf_adds(b, "\"version\":null");
-	else
-		buf_addf(b, "\"version\":%" PRIu64, version);
+		buf_addlit(b, "\"version\":null");
+	else {
+		buf_addlit(b, "\"version\":");
+		buf_addu(b, version);
+	}
 }

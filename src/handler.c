@@ -555,7 +555,7 @@ handler_get(const struct ctx *c, const struct req *r, struct resp *resp)
 		return;
 	}
 	b = reply_ok(resp);
-	buf_adds(b, "{\"success\":true,");
+	buf_addlit(b, "{\"success\":true,");
 	codec_put_item(b, key, klen, res.val, res.vlen, res.expires, res.version);
 	buf_addc(b, '}');
 	op_result_clear(&res);

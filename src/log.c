@@ -108,6 +108,12 @@ log_vmsg(int prio, const char *prefix, const char *fmt, va_list ap)
 	(void)w;
 }
 
+int
+log_enabled(enum log_level l)
+{
+	return l <= cur_level;
+}
+
 void
 log_msg(enum log_level l, const char *fmt, ...)
 {

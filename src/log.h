@@ -16,11 +16,20 @@ void	log_set_name(const char *name);
 int	log_parse_level(const char *, enum log_level *);	/* 0 ok, -1 unknown */
 void	log_msg(enum log_level, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Says whether lines of level l are written. */
+int	log_enabled(enum log_level l);
 
 #define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+/*
+ * Debug lines sit on the request path: their arguments (FastCGI parameter
+ * look-ups, say) are not even evaluated unless debug logging is on.
+ */
+#define log_debug(...)	do {						\
+	if (log_enabled(LOG_LVL_DEBUG))					\
+		log_msg(LOG_LVL_DEBUG, __VA_ARGS__);			\
+} while (0)
 
 /*
  * strerror() for any thread: strerror() may return a buffer that another

@@ -76,10 +76,11 @@ route_lookup(const char *path)
 	return NULL;
 }
 
-handler_fn
-route_find(const struct req *r, int *status, const char **allow)
+/* route_find for r, whose row (NULL: none) the caller has looked up. */
+static handler_fn
+find_in(const struct route *rt, const struct req *r, int *status,
+    const char **allow)
 {
-	const struct route *rt;
 	handler_fn h = NULL;
 
 	*allow = ALLOW_ALL;
@@ -92,7 +93,7 @@ route_find(const struct req *r, int *status, const char **allow)
 		*status = 405;
 		return NULL;
 	}
-	if ((rt = route_lookup(r->path)) == NULL) {
+	if (rt == NULL) {
 		*allow = NULL;
 		*status = 404;
 		return NULL;
@@ -117,6 +118,12 @@ route_find(const struct req *r, int *status, const char **allow)
 	return h;
 }
 
+handler_fn
+route_find(const struct req *r, int *status, const char **allow)
+{
+	return find_in(route_lookup(r->path), r, status, allow);
+}
+
 size_t
 route_count(void)
 {
@@ -131,21 +138,26 @@ route_name(size_t id)
 	return id == ROUTE_OTHER ? "other" : NULL;
 }
 
-unsigned
-route_need(const struct req *r)
+/* route_need for r, whose row (NULL: none) the caller has looked up. */
+static unsigned
+need_in(const struct route *rt, const struct req *r)
 {
-	const struct route *rt;
-
 	if (r->method == M_OPTIONS)
 		return AUTH_OPEN;
 	/* Unknown paths and methods still need a valid token for 404/405. */
-	if ((rt = route_lookup(r->path)) == NULL || r->method == M_OTHER)
+	if (rt == NULL || r->method == M_OTHER)
 		return AUTH_TOKEN;
 	if ((r->method == M_GET && rt->get == NULL) ||
 	    (r->method == M_POST && rt->post == NULL) ||
 	    (r->method == M_DELETE && rt->del == NULL))
 		return AUTH_TOKEN;
 	return rt->need[r->method];
+}
+
+unsigned
+route_need(const struct req *r)
+{
+	return need_in(route_lookup(r->path), r);
 }
 
 size_t
@@ -157,11 +169,12 @@ route_dispatch(const struct ctx *c, struct req *r, struct resp *resp)
 	size_t id;
 	int status;
 
+	/* Looked up once: the table is scanned by string comparisons. */
 	rt = route_lookup(r->path);
 	id = rt != NULL ? (size_t)(rt - routes) : ROUTE_OTHER;
-	if (auth_request(r, route_need(r), resp) != 0)
+	if (auth_request(r, need_in(rt, r), resp) != 0)
 		goto out;
-	if ((h = route_find(r, &status, &allow)) != NULL) {
+	if ((h = find_in(rt, r, &status, &allow)) != NULL) {
 		h(c, r, resp);
 		goto out;
 	}

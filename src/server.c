@@ -6,8 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -121,8 +121,9 @@ put_all(const char *p, size_t len, FCGX_Stream *out)
 }
 
 /*
- * Writes resp with the headers every reply carries. The head is formatted
- * with our own buffer: libfcgi's FCGX_FPrintF has its own printf subset.
+ * Writes resp with the headers every reply carries. The head is built
+ * from pieces, without printf: formatting it took a quarter of the
+ * instructions of a GET (libfcgi's FCGX_FPrintF is no better).
  */
 static void
 write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
@@ -130,34 +131,49 @@ write_resp(FCGX_Request *rq, const struct ctx *c, const struct resp *resp)
 	struct buf h;
 
 	buf_init(&h);
-	buf_addf(&h, "Status: %d %s\r\n", resp->status,
-	    resp_reason(resp->status));
-	buf_addf(&h, "Access-Control-Allow-Origin: %s\r\n", c->cfg->cors_origin);
+	buf_addlit(&h, "Status: ");
+	buf_addi(&h, resp->status);
+	buf_addc(&h, ' ');
+	buf_adds(&h, resp_reason(resp->status));
+	buf_addlit(&h, "\r\nAccess-Control-Allow-Origin: ");
+	buf_adds(&h, c->cfg->cors_origin);
 	if (resp->status == 204) {
-		buf_adds(&h, "Access-Control-Allow-Methods: "
+		buf_addlit(&h, "\r\nAccess-Control-Allow-Methods: "
 		    "GET, POST, DELETE, OPTIONS\r\n"
 		    "Access-Control-Allow-Headers: Content-Type, Authorization, "
 		    "If-Match, If-None-Match\r\n"
 		    "Access-Control-Max-Age: 86400\r\n");
 	} else
-		buf_adds(&h, "Access-Control-Expose-Headers: ETag, Retry-After, "
-		    "WWW-Authenticate\r\n");
+		buf_addlit(&h, "\r\nAccess-Control-Expose-Headers: ETag, "
+		    "Retry-After, WWW-Authenticate\r\n");
 	if (resp->challenge)
-		buf_adds(&h, "WWW-Authenticate: Bearer\r\n");
-	if (resp->allow != NULL)
-		buf_addf(&h, "Allow: %s\r\n", resp->allow);
-	if (resp->retry_after > 0)
-		buf_addf(&h, "Retry-After: %d\r\n", resp->retry_after);
-	if (resp->etag != 0)
-		buf_addf(&h, "ETag: \"%" PRIu64 "\"\r\n", resp->etag);
+		buf_addlit(&h, "WWW-Authenticate: Bearer\r\n");
+	if (resp->allow != NULL) {
+		buf_addlit(&h, "Allow: ");
+		buf_adds(&h, resp->allow);
+		buf_addlit(&h, "\r\n");
+	}
+	if (resp->retry_after > 0) {
+		buf_addlit(&h, "Retry-After: ");
+		buf_addi(&h, resp->retry_after);
+		buf_addlit(&h, "\r\n");
+	}
+	if (resp->etag != 0) {
+		buf_addlit(&h, "ETag: \"");
+		buf_addu(&h, resp->etag);
+		buf_addlit(&h, "\"\r\n");
+	}
 	/* 204 and 304 carry no body, so no type or length either. */
 	if (resp->status != 204 && resp->status != 304) {
-		buf_addf(&h, "Content-Type: %s\r\n"
-		    "Cache-Control: no-store\r\n"
-		    "Content-Length: %zu\r\n", resp->content_type != NULL ?
-		    resp->content_type : RESP_JSON, resp->body.len);
+		buf_addlit(&h, "Content-Type: ");
+		buf_adds(&h, resp->content_type != NULL ?
+		    resp->content_type : RESP_JSON);
+		buf_addlit(&h, "\r\nCache-Control: no-store\r\n"
+		    "Content-Length: ");
+		buf_addu(&h, resp->body.len);
+		buf_addlit(&h, "\r\n");
 	}
-	buf_adds(&h, "\r\n");
+	buf_addlit(&h, "\r\n");
 	put_all(h.data, h.len, rq->out);
 	if (resp->status != 204 && resp->status != 304 && resp->body.len > 0)
 		put_all(resp->body.data, resp->body.len, rq->out);

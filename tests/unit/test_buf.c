@@ -49,6 +49,48 @@ buf_add__large_appends__grow(void **state)
 }
 
 static void
+buf_addf__longer_than_room__whole_line(void **state)
+{
+	char big[700];
+	struct buf b;
+
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf_init(&b);
+	buf_adds(&b, "ab");
+	/* Past the first allocation: formatted again once it has grown. */
+	buf_addf(&b, "<%s>", big);
+	assert_int_equal(b.len, 2 + 2 + sizeof(big) - 1);
+	assert_int_equal(b.data[2], '<');
+	assert_int_equal(b.data[b.len - 2], 'q');
+	assert_int_equal(b.data[b.len - 1], '>');
+	assert_int_equal(b.data[b.len], '\0');
+	buf_free(&b);
+}
+
+static void
+buf_addu_addi__limits__as_printf(void **state)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_addu(&b, 0);
+	buf_addc(&b, ' ');
+	buf_addu(&b, UINT64_MAX);
+	buf_addc(&b, ' ');
+	buf_addi(&b, INT64_MIN);
+	buf_addc(&b, ' ');
+	buf_addi(&b, INT64_MAX);
+	buf_addc(&b, ' ');
+	buf_addi(&b, -1);
+	buf_addc(&b, ' ');
+	buf_addi(&b, 1796435159123);
+	assert_string_equal(b.data, "0 18446744073709551615 "
+	    "-9223372036854775808 9223372036854775807 -1 1796435159123");
+	buf_free(&b);
+}
+
+static void
 buf_reset__keeps_allocation__empties(void **state)
 {
 	struct buf b;
@@ -91,6 +133,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buf_add__mixed_appends__concatenated_and_terminated),
 		cmocka_unit_test(buf_add__large_appends__grow),
+		cmocka_unit_test(buf_addf__longer_than_room__whole_line),
+		cmocka_unit_test(buf_addu_addi__limits__as_printf),
 		cmocka_unit_test(buf_reset__keeps_allocation__empties),
 		cmocka_unit_test(buf_free__null_and_twice__harmless),
 		cmocka_unit_test(xmemdup__binary__copied_with_nul),

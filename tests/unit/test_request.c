@@ -48,6 +48,26 @@ req_parse__methods__mapped_and_unknown_is_other(void **state)
 }
 
 static void
+req_parse__headers__exact_names_first_wins(void **state)
+{
+	char *envp[] = { "REQUEST_URIX=/list", "HTTP_IF_MATCH_X=\"9\"",
+	    "REQUEST_METHOD=GET", "REQUEST_URI=/get?key=a", "R=", "",
+	    "HTTP_IF_NONE_MATCH=*", "REQUEST_METHOD=POST", "REMOTE_ADDR=::1",
+	    "HTTP_AUTHORIZATION=Bearer t", "HTTP_IF_MATCH=\"2\"",
+	    "REQUEST_URI=/set", NULL };
+	struct req r;
+
+	req_parse(&r, envp, NULL, 0);
+	assert_int_equal(r.method, M_GET);
+	assert_string_equal(r.path, "/get");
+	assert_string_equal(r.if_match, "\"2\"");
+	assert_string_equal(r.if_none_match, "*");
+	assert_string_equal(r.remote_addr, "::1");
+	assert_string_equal(r.authorization, "Bearer t");
+	req_free(&r);
+}
+
+static void
 req_parse__no_params__root_path_and_other_method(void **state)
 {
 	char *envp[] = { NULL };
@@ -291,6 +311,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(req_parse__methods__mapped_and_unknown_is_other),
+		cmocka_unit_test(req_parse__headers__exact_names_first_wins),
 		cmocka_unit_test(req_parse__no_params__root_path_and_other_method),
 		cmocka_unit_test(req_parse__query__split_from_path),
 		cmocka_unit_test(req_parse__query_plus_and_percent__decoded_like_forms),

@@ -526,6 +526,116 @@ store_exec__lock_held_past_retry_budget__returns_busy(void **state)
 	pthread_mutex_destroy(&h.mtx);
 }
 
+/* A reader of the key the holder has write-locked. */
+struct reader {
+	struct holder	*h;
+	struct op_result r;
+	int		 ret;
+	_Atomic int	 done;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+
+	rd->ret = store_get(rd->h->s, "x", 1, &rd->r);
+	rd->done = 1;
+	return NULL;
+}
+
+/* Starts the holder and returns once it has the key write-locked. */
+static void
+hold_x(struct holder *h, struct store *s, pthread_t *t)
+{
+	memset(h, 0, sizeof(*h));
+	h->s = s;
+	pthread_mutex_init(&h->mtx, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	the_holder = h;
+	assert_int_equal(pthread_create(t, NULL, holder_main, h), 0);
+	pthread_mutex_lock(&h->mtx);
+	while (!h->holding)
+		pthread_cond_wait(&h->cond, &h->mtx);
+	pthread_mutex_unlock(&h->mtx);
+}
+
+static void
+release_x(struct holder *h, pthread_t t)
+{
+	pthread_mutex_lock(&h->mtx);
+	h->release = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mtx);
+	pthread_join(t, NULL);
+	assert_int_equal(h->ret, STORE_OK);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->mtx);
+}
+
+/*
+ * A read of a key being written waits for the writer and then returns
+ * what it committed, never what it had not committed yet, and never the
+ * value from before (degree 2).
+ */
+static void
+store_get__key_being_written__returns_the_committed_value(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	struct holder h;
+	struct reader rd;
+	pthread_t ta, tb;
+
+	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+	hold_x(&h, f->s, &ta);
+	memset(&rd, 0, sizeof(rd));
+	rd.h = &h;
+	assert_int_equal(pthread_create(&tb, NULL, reader_main, &rd), 0);
+	nanosleep(&pause, NULL);
+	assert_false(rd.done);
+	release_x(&h, ta);
+	pthread_join(tb, NULL);
+	assert_int_equal(rd.ret, STORE_OK);
+	assert_int_equal(rd.r.vlen, 1);
+	assert_memory_equal(rd.r.val, "2", 1);
+	op_result_clear(&rd.r);
+}
+
+/*
+ * A read blocked for longer than the retry budget answers busy once the
+ * budget is spent. Its transaction's timeout is what bounds the wait: a
+ * DB->get without a transaction, timed against the environment's lock
+ * timeout alone, stayed blocked for minutes here.
+ */
+static void
+store_get__lock_held_past_short_budget__returns_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec t0, t1;
+	struct holder h;
+	struct reader rd;
+	pthread_t ta, tb;
+
+	store_close(f->s);
+	test_retry_budget_ms = 500;
+	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
+	test_retry_budget_ms = 0;
+	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+	hold_x(&h, f->s, &ta);
+	memset(&rd, 0, sizeof(rd));
+	rd.h = &h;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(pthread_create(&tb, NULL, reader_main, &rd), 0);
+	pthread_join(tb, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	release_x(&h, ta);
+	assert_int_equal(rd.ret, STORE_BUSY);
+	assert_false(rd.r.found);
+	/* The budget plus a detector tick, well short of the lock timeout. */
+	assert_true(t1.tv_sec - t0.tv_sec < 4);
+}
+
 static void
 store_exec__batch_get_of_expired_key__reports_not_found(void **state)
 {
@@ -1864,6 +1974,8 @@ main(void)
 		T(store_set__attempt_outlives_ttl__commits_unexpired_record),
 		T(store_set__every_attempt_outlives_ttl__returns_busy),
 		T(store_exec__lock_held_past_retry_budget__returns_busy),
+		T(store_get__key_being_written__returns_the_committed_value),
+		T(store_get__lock_held_past_short_budget__returns_busy),
 		T(store_set__without_ttl__clears_earlier_expiry),
 		T(store_delete__absent_key__is_ok_twice),
 		T(store_set__null_value__deletes),

@@ -160,6 +160,12 @@ flush_wait_for(struct flush *f, uint64_t need)
 	}
 }
 
+int
+flush_busy(struct flush *f)
+{
+	return atomic_load(&f->flushing);
+}
+
 /* Waits until the log is on disk past everything observed (see flush.h). */
 int
 flush_wait(struct flush *f)

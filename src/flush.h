@@ -76,4 +76,7 @@ int	flush_wait(struct flush *);
 uint64_t flush_ticket(struct flush *);
 int	flush_wait_for(struct flush *, uint64_t ticket);
 
+/* Whether a flush is running now (a waiter would sleep until it ends). */
+int	flush_busy(struct flush *);
+
 #endif

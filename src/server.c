@@ -433,12 +433,18 @@ server_loop(const struct ctx *c, int listen_fd, volatile sig_atomic_t *where)
 		*where = SERVER_BUSY;
 		serve(c, rq, &r);
 		/*
-		 * A reply that must wait for the disk goes to the sender
-		 * with its request, and this thread takes a new one. Not
-		 * one on a kept-alive connection: its next request is read
-		 * by this thread, after this reply.
+		 * A reply that must wait for a flush already running goes
+		 * to the sender with its request, and this thread takes a
+		 * new one instead of sleeping until that flush ends. When
+		 * no flush runs, this thread runs one itself and replies:
+		 * handing over would only add a wake-up of the sender to
+		 * the wait (a single client's durable writes lost a third
+		 * of their rate that way). Not one on a kept-alive
+		 * connection: its next request is read by this thread,
+		 * after this reply.
 		 */
-		if (r.h.ticket != 0 && may_hold(&r)) {
+		if (r.h.ticket != 0 && may_hold(&r) &&
+		    store_hold_busy(c->store)) {
 			p = xmalloc(sizeof(*p));
 			*p = r;
 			held_put(&p->h);

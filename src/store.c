@@ -360,6 +360,12 @@ run_error(int ret, const char *func)
 }
 
 int
+store_hold_busy(struct store *s)
+{
+	return s->gc_init && flush_busy(&s->gc);
+}
+
+int
 store_hold_wait(struct store *s, uint64_t ticket)
 {
 	int ret;

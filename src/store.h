@@ -330,5 +330,10 @@ int	store_load(struct store *, const struct store_item *items, size_t n);
 void	store_hold_begin(void);
 uint64_t store_hold_end(void);
 int	store_hold_wait(struct store *, uint64_t ticket);
+/*
+ * Whether store_hold_wait would now sleep behind a flush that is already
+ * running, rather than run the flush itself at once.
+ */
+int	store_hold_busy(struct store *);
 
 #endif

@@ -511,12 +511,15 @@ store_hold__read_of_unflushed_commit__returns_at_once_with_a_ticket(void **state
 	assert_true(f->sl.end_ms == 0 || got_ms < f->sl.end_ms);
 	pthread_mutex_unlock(&f->sl.mtx);
 	assert_true(ticket != 0);
+	/* The writer's flush is still running: a server would queue. */
+	assert_true(store_hold_busy(f->s));
 	assert_int_equal(store_hold_wait(f->s, ticket), STORE_OK);
 	durable_ms = mono_ms();
 	end_slow_write(f, &w, t);
 	assert_true(durable_ms >= f->sl.end_ms);
 
 	/* Nothing pending: no ticket, and no flush. */
+	assert_false(store_hold_busy(f->s));
 	store_hold_begin();
 	assert_int_equal(store_get(f->s, "k", 1, &r), STORE_OK);
 	op_result_clear(&r);

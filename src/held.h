@@ -2,11 +2,11 @@
  * held: replies that wait for the disk, and the one thread that sends them.
  *
  * In SYNC mode a request's reply may not leave before the log is on disk
- * past everything the request wrote or read (flush.h). When a flush is
- * already running, rather than keep its worker thread asleep until it
- * ends, the server queues the finished reply here and the worker goes
- * back to accept() (with no flush running, the worker runs one itself:
- * see server_loop). The sending thread
+ * past everything the request wrote or read (flush.h). Rather than keep
+ * its worker thread asleep until then, the server queues the finished
+ * reply here and the worker goes back to accept() (only a request served
+ * alone, with no flush running, is flushed by its worker: see
+ * server_loop). The sending thread
  * waits for one flush that covers every reply queued so far, then sends
  * them all, in the order they were queued. A round of replies thus costs
  * one sleeping thread, not one per request: on this kind of machine a

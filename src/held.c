@@ -29,6 +29,7 @@ held_main(void *arg)
 {
 	struct held *list, *h, *next;
 	uint64_t need;
+	int err;
 
 	(void)arg;
 	for (;;) {
@@ -48,16 +49,17 @@ held_main(void *arg)
 		for (h = list; h != NULL; h = h->next)
 			if (h->ticket > need)
 				need = h->ticket;
-		(void)store_hold_wait(store, need);
+		err = store_hold_wait(store, need);
 		for (h = list; h != NULL; h = next) {
 			next = h->next;
 			/*
-			 * Returns at once now: the flush that covered the
-			 * largest ticket has ended. Asked per reply so that
-			 * one whose own flush succeeded is not failed by a
-			 * later flush that did not.
+			 * After a failure, asked again per reply (at once:
+			 * the flush for the largest ticket has ended), so
+			 * that one whose own earlier flush succeeded is not
+			 * failed by the later one that did not.
 			 */
-			send(h, store_hold_wait(store, h->ticket));
+			send(h, err == STORE_OK ? STORE_OK :
+			    store_hold_wait(store, h->ticket));
 		}
 	}
 }

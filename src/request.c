@@ -47,6 +47,15 @@ static const struct {
 	[P_IF_NONE_MATCH] = PARAM("HTTP_IF_NONE_MATCH"),
 };
 
+/* The value of the parameter e ("NAME=value") if it is called name. */
+static const char *
+env_value(const char *e, const char *name, size_t n)
+{
+	if (strncmp(e, name, n) == 0 && e[n] == '=')
+		return e + n + 1;
+	return NULL;
+}
+
 /*
  * Finds every parameter of params[] in one pass over envp, the first of
  * each name as req_env would: a look-up per name scanned the ~16
@@ -55,33 +64,26 @@ static const struct {
 static void
 env_scan(char *const *envp, const char *val[P_N])
 {
-	const char *e;
-	size_t i, n;
+	size_t i;
 
 	for (i = 0; i < P_N; i++)
 		val[i] = NULL;
-	for (; envp != NULL && *envp != NULL; envp++) {
-		e = *envp;
-		for (i = 0; i < P_N; i++) {
-			n = params[i].len;
-			if (val[i] == NULL && e[0] == params[i].name[0] &&
-			    strncmp(e, params[i].name, n) == 0 && e[n] == '=') {
-				val[i] = e + n + 1;
+	for (; envp != NULL && *envp != NULL; envp++)
+		for (i = 0; i < P_N; i++)
+			if (val[i] == NULL && (val[i] = env_value(*envp,
+			    params[i].name, params[i].len)) != NULL)
 				break;
-			}
-		}
-	}
 }
 
 const char *
 req_env(char *const *envp, const char *name)
 {
 	size_t n = strlen(name);
+	const char *v;
 
-	for (; envp != NULL && *envp != NULL; envp++) {
-		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-			return *envp + n + 1;
-	}
+	for (; envp != NULL && *envp != NULL; envp++)
+		if ((v = env_value(*envp, name, n)) != NULL)
+			return v;
 	return NULL;
 }
 

@@ -339,8 +339,8 @@ server_stop_held(void)
 static int
 may_hold(const struct reply *p)
 {
-	return !p->dropped && p->detach && !p->rq->keepConnection &&
-	    p->resp.body.len <= HELD_REPLY_MAX;
+	/* detach: its input has ended and it closes (input_ended). */
+	return !p->dropped && p->detach && p->resp.body.len <= HELD_REPLY_MAX;
 }
 
 /* A request of its own for a worker, which hands the last one on. */

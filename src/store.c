@@ -1583,12 +1583,24 @@ check_reset(void *arg)
 {
 }
 
-/* Reads the first record in a transaction: STORE_OK if healthy. */
+/*
+ * Reads the first record in a transaction: STORE_OK if healthy. Its answer
+ * is whether the store works, a failing flush included, so even between
+ * store_hold_begin and store_hold_end it waits for the disk itself rather
+ * than leave the wait to a held reply, which would turn a failure into a
+ * plain error instead of this answer.
+ */
 int
 store_check(struct store *s)
 {
-	return store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body,
+	int rc;
+
+	rc = store_run(s, RUN_READ_COMMITTED | RUN_READ_ONLY, check_body,
 	    check_reset, NULL, __func__);
+	if (rc == STORE_OK && tls_hold && tls_ticket != 0 &&
+	    (rc = store_hold_wait(s, tls_ticket)) == STORE_OK)
+		tls_ticket = 0;	/* all observed so far is on disk */
+	return rc;
 }
 
 /* Maintenance */

@@ -546,6 +546,24 @@ store_hold__own_write__ticket_waits_for_its_flush(void **state)
 	assert_int_equal(atomic_load(&f->sl.calls), calls + 1);
 }
 
+static void
+store_check__held__waits_for_the_flush_itself(void **state)
+{
+	struct fixture *f = *state;
+	struct writer w;
+	pthread_t t;
+	int64_t got_ms;
+
+	start_slow_write(f, &w, &t);
+	/* A health check answers for the flush too: it leaves no ticket. */
+	store_hold_begin();
+	assert_int_equal(store_check(f->s), STORE_OK);
+	got_ms = mono_ms();
+	assert_int_equal(store_hold_end(), 0);
+	end_slow_write(f, &w, t);
+	assert_true(got_ms >= f->sl.end_ms);
+}
+
 #define HELD_N	3
 
 struct sent {
@@ -643,6 +661,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    held__replies_of_unflushed_reads__go_out_after_the_flush_in_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    store_check__held__waits_for_the_flush_itself,
 		    setup, teardown),
 	};
 

@@ -617,7 +617,14 @@ handler_list(const struct ctx *c, const struct req *r, struct resp *resp)
 		return;
 	}
 	if ((cursor_s = req_query(r, "cursor", &clen)) != NULL && clen > 0) {
-		if (cursor_decode(cursor_s, clen, &after, &alen) != 0) {
+		/*
+		 * A cursor names a key this service issued, so it always
+		 * decodes to a valid key; anything else (a key too long for
+		 * the store's range search, say) is not one of ours.
+		 */
+		if (cursor_decode(cursor_s, clen, &after, &alen) != 0 ||
+		    req_key_check(after, alen) != NULL) {
+			free(after);
 			resp_error(resp, 400, "Invalid cursor");
 			return;
 		}

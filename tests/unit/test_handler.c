@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
+#include "cursor.h"
 #include "handler.h"
 #include "inflight.h"
 #include "route.h"
@@ -403,6 +405,22 @@ list__bad_parameters__400(void **state)
 	assert_int_equal(f->resp.status, 400);
 	call(f, "GET", "/list?cursor=***", NULL);
 	assert_int_equal(f->resp.status, 400);
+	/* Well-formed, but for a key no store holds: 1,200 bytes. */
+	{
+		struct buf cb, uri;
+		char key[1200];
+
+		memset(key, 'x', sizeof(key));
+		buf_init(&cb);
+		buf_init(&uri);
+		cursor_encode(&cb, key, sizeof(key));
+		buf_adds(&uri, "/list?cursor=");
+		buf_add(&uri, cb.data, cb.len);
+		assert_string_equal(call(f, "GET", uri.data, NULL),
+		    "{\"success\":false,\"error\":\"Invalid cursor\"}");
+		buf_free(&cb);
+		buf_free(&uri);
+	}
 	assert_string_equal(call(f, "GET", "/list?limit=1000", NULL),
 	    "{\"success\":true,\"count\":0,\"items\":[],\"cursor\":null}");
 }

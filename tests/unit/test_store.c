@@ -477,6 +477,50 @@ blocked_writer_main(void *arg)
 	return NULL;
 }
 
+/* Starts the holder and returns once it has the key write-locked. */
+static void
+hold_x(struct holder *h, struct store *s, pthread_t *t)
+{
+	memset(h, 0, sizeof(*h));
+	h->s = s;
+	pthread_mutex_init(&h->mtx, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	the_holder = h;
+	assert_int_equal(pthread_create(t, NULL, holder_main, h), 0);
+	pthread_mutex_lock(&h->mtx);
+	while (!h->holding)
+		pthread_cond_wait(&h->cond, &h->mtx);
+	pthread_mutex_unlock(&h->mtx);
+}
+
+/* Lets the holder commit, and checks that it did. */
+static void
+release_x(struct holder *h, pthread_t t)
+{
+	pthread_mutex_lock(&h->mtx);
+	h->release = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mtx);
+	pthread_join(t, NULL);
+	assert_int_equal(h->ret, STORE_OK);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->mtx);
+}
+
+/*
+ * Reopens the store with a retry budget of half a second, so that a wait
+ * for the holder's lock ends in busy within a test, and writes "x" = "1".
+ */
+static void
+reopen_short_budget(struct fixture *f)
+{
+	store_close(f->s);
+	test_retry_budget_ms = 500;
+	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
+	test_retry_budget_ms = 0;
+	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+}
+
 /*
  * A write that waits for a lock held longer than the retry budget answers
  * busy once the budget is spent, instead of retrying lock timeouts for
@@ -490,21 +534,8 @@ store_exec__lock_held_past_retry_budget__returns_busy(void **state)
 	struct timespec until;
 	pthread_t ta, tb;
 
-	store_close(f->s);
-	test_retry_budget_ms = 500;
-	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
-	test_retry_budget_ms = 0;
-	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
-	memset(&h, 0, sizeof(h));
-	h.s = f->s;
-	pthread_mutex_init(&h.mtx, NULL);
-	pthread_cond_init(&h.cond, NULL);
-	the_holder = &h;
-	assert_int_equal(pthread_create(&ta, NULL, holder_main, &h), 0);
-	pthread_mutex_lock(&h.mtx);
-	while (!h.holding)
-		pthread_cond_wait(&h.cond, &h.mtx);
-	pthread_mutex_unlock(&h.mtx);
+	reopen_short_budget(f);
+	hold_x(&h, f->s, &ta);
 	assert_int_equal(pthread_create(&tb, NULL, blocked_writer_main, &h), 0);
 	/* Generous: the writer needs the budget plus a detector tick. */
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -542,35 +573,6 @@ reader_main(void *arg)
 	rd->ret = store_get(rd->h->s, "x", 1, &rd->r);
 	rd->done = 1;
 	return NULL;
-}
-
-/* Starts the holder and returns once it has the key write-locked. */
-static void
-hold_x(struct holder *h, struct store *s, pthread_t *t)
-{
-	memset(h, 0, sizeof(*h));
-	h->s = s;
-	pthread_mutex_init(&h->mtx, NULL);
-	pthread_cond_init(&h->cond, NULL);
-	the_holder = h;
-	assert_int_equal(pthread_create(t, NULL, holder_main, h), 0);
-	pthread_mutex_lock(&h->mtx);
-	while (!h->holding)
-		pthread_cond_wait(&h->cond, &h->mtx);
-	pthread_mutex_unlock(&h->mtx);
-}
-
-static void
-release_x(struct holder *h, pthread_t t)
-{
-	pthread_mutex_lock(&h->mtx);
-	h->release = 1;
-	pthread_cond_broadcast(&h->cond);
-	pthread_mutex_unlock(&h->mtx);
-	pthread_join(t, NULL);
-	assert_int_equal(h->ret, STORE_OK);
-	pthread_cond_destroy(&h->cond);
-	pthread_mutex_destroy(&h->mtx);
 }
 
 /*
@@ -617,11 +619,7 @@ store_get__lock_held_past_short_budget__returns_busy(void **state)
 	struct reader rd;
 	pthread_t ta, tb;
 
-	store_close(f->s);
-	test_retry_budget_ms = 500;
-	assert_int_equal(open_in(f, STORE_DURABLE_WRITE, 1), STORE_OK);
-	test_retry_budget_ms = 0;
-	assert_int_equal(set_s(f->s, "x", "1", 0, NOW), STORE_OK);
+	reopen_short_budget(f);
 	hold_x(&h, f->s, &ta);
 	memset(&rd, 0, sizeof(rd));
 	rd.h = &h;

@@ -6,11 +6,11 @@
  * its worker thread asleep until then, the server queues the finished
  * reply here and the worker goes back to accept() (only a request served
  * alone, with no flush running, is flushed by its worker: see
- * server_loop). The sending thread
- * waits for one flush that covers every reply queued so far, then sends
- * them all, in the order they were queued. A round of replies thus costs
- * one sleeping thread, not one per request: on this kind of machine a
- * context switch costs more than the rest of a small request.
+ * server_loop). The sending thread waits for one flush that covers every
+ * reply queued so far, then sends them all, in the order they were
+ * queued. A round of replies thus costs one sleeping thread, not one per
+ * request: on this kind of machine a context switch costs more than the
+ * rest of a small request.
  */
 #ifndef KV_HELD_H
 #define KV_HELD_H
